@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { generateSecretKey, type Identity, identityFromSecretKey, PeerhouseError } from '@peerhouse/protocol'
 
@@ -9,11 +9,29 @@ function keyFileError(path: string, why: string, cause?: unknown): PeerhouseErro
   return new PeerhouseError('ERR_KEY_FILE', `key file ${path}: ${why}`, { cause })
 }
 
+export interface LoadIdentityOptions {
+  /**
+   * Create a key even though the folder's `incarnation` file shows that a node with another key
+   * ran there: the node comes back under a new id. Without it, a missing key file in such a
+   * folder is refused with ERR_KEY_FILE, since a deleted or lost key means a member silently
+   * replaced by a stranger. @default false
+   */
+  allowNewIdentity?: boolean
+}
+
 /**
  * Loads the node's secp256k1 key from `path` (64 hex digits), creating it with mode 0600 on
  * first use. The same file gives the same node id across restarts.
  */
-export function loadOrCreateIdentity(path: string): Identity {
+export function loadOrCreateIdentity(path: string, options: LoadIdentityOptions = {}): Identity {
+  const ranBefore = join(dirname(path), INCARNATION_FILE_NAME)
+  if (options.allowNewIdentity !== true && !existsSync(path) && existsSync(ranBefore)) {
+    throw keyFileError(
+      path,
+      `missing, but ${ranBefore} shows a node ran in this folder; restore the key file to keep its id, ` +
+        'or ask for a new identity (peerhouse --new-identity, or allowNewIdentity in NodeInit)',
+    )
+  }
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
   let fd: number | undefined
   try {

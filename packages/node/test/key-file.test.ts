@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadOrCreateIdentity, Node, nextIncarnation } from '@peerhouse/node'
@@ -37,6 +37,39 @@ describe('key file', () => {
     const b = new Node({ dataDir: dir })
     expect(b.nodeId).toBe(a.nodeId)
     expect(b.incarnation).toBeGreaterThan(a.incarnation)
+  })
+
+  it('refuses a deleted key file next to an incarnation file (the node ran before) unless asked for a new identity', () => {
+    const dir = tmp()
+    const file = join(dir, 'node.key')
+    const old = loadOrCreateIdentity(file)
+    nextIncarnation(dir) // the node ran once
+    unlinkSync(file)
+    const refused = (() => {
+      try {
+        loadOrCreateIdentity(file)
+      } catch (e) {
+        return e as { code?: string; message: string }
+      }
+      return null
+    })()
+    expect(refused?.code).toBe('ERR_KEY_FILE')
+    expect(refused?.message).toContain(file)
+    expect(refused?.message).toContain(join(dir, 'incarnation'))
+    expect(existsSync(file)).toBe(false) // nothing was created
+    // A Node built on that folder refuses too, before it writes a new incarnation.
+    expect(() => new Node({ dataDir: dir })).toThrow(expect.objectContaining({ code: 'ERR_KEY_FILE' }))
+
+    const fresh = loadOrCreateIdentity(file, { allowNewIdentity: true })
+    expect(fresh.nodeId).not.toBe(old.nodeId)
+    expect(loadOrCreateIdentity(file).nodeId).toBe(fresh.nodeId) // and it is kept from then on
+  })
+
+  it('creates a key in a fresh folder, or one with no incarnation file, without being asked', () => {
+    const dir = tmp()
+    expect(loadOrCreateIdentity(join(dir, 'a', 'node.key')).nodeId).toMatch(/^[0-9a-f]{64}$/)
+    writeFileSync(join(dir, 'other-file'), 'x')
+    expect(loadOrCreateIdentity(join(dir, 'node.key')).nodeId).toMatch(/^[0-9a-f]{64}$/)
   })
 
   it('incarnations only grow, even when the persisted one is ahead of the clock', () => {
