@@ -83,7 +83,8 @@ async function cli(args: string[], startTimeoutMs?: number): Promise<CliProcess>
   return p
 }
 
-async function openPage(url: string): Promise<Page> {
+/** Opens `url` in a fresh Chromium; `beforeLoad` may set up routes before the page's first request. */
+async function openPage(url: string, beforeLoad?: (page: Page) => Promise<unknown>): Promise<Page> {
   if (CHROMIUM === null) throw new Error('unreachable: the suite is skipped without Chromium')
   const context = await chromium.launchPersistentContext(tempDir('peerhouse-chromium-'), {
     executablePath: CHROMIUM,
@@ -95,6 +96,7 @@ async function openPage(url: string): Promise<Page> {
   const page = context.pages()[0] ?? (await context.newPage())
   const errors: string[] = []
   page.on('pageerror', (e) => errors.push(e.message))
+  await beforeLoad?.(page)
   await page.goto(url)
   await page.waitForFunction(() => window.peerhouse !== undefined, null, { timeout: 10_000 })
   expect(errors).toEqual([])
@@ -158,7 +160,11 @@ describe.skipIf(CHROMIUM === null)('dashboard in Chromium', () => {
     await page.waitForFunction(
       () => {
         const cy = window.peerhouse?.cy
-        return cy?.nodes().length === 8 && cy.edges('[state = "link"]').length === 28
+        return (
+          cy?.nodes().length === 8 &&
+          cy.edges('[state = "link"]').length === 28 &&
+          document.querySelector('[data-testid="conn-state"]')?.dataset.state === 'live'
+        )
       },
       null,
       { timeout: 15_000 },
@@ -242,14 +248,41 @@ describe.skipIf(CHROMIUM === null)('dashboard in Chromium', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png') })
   }, 120_000)
 
-  it('reconnects by itself when the event stream drops, and catches up', async () => {
+  it('says loading until its first data arrived; reconnects by itself when the event stream drops, and catches up', async () => {
     const first = await cli(['--nodes', '4', '--admin-port', '0'])
     await first.untilReady(20_000)
     const port = new URL(first.url).port
-    const page = await openPage(`${first.url}/`)
-    const state = () => page.evaluate(() => document.querySelector('[data-testid="conn-state"]')?.dataset.state)
-    await page.waitForFunction(() => document.querySelector('[data-testid="link-count"]')?.textContent === '6')
-    expect(await state()).toBe('live')
+    // The page's first GET /topology is held until the loading state has been seen.
+    let release = () => {}
+    const held = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    let topologyRequests = 0
+    const page = await openPage(`${first.url}/`, (page) =>
+      page.route('**/topology', async (route) => {
+        if (topologyRequests++ === 0) await held
+        await route.continue()
+      }),
+    )
+    const header = () =>
+      page.evaluate(() => ({
+        state: document.querySelector('[data-testid="conn-state"]')?.dataset.state,
+        label: document.querySelector('[data-testid="conn-state"] .conn-label')?.textContent,
+        nodes: document.querySelector('[data-testid="node-count"]')?.textContent,
+        links: document.querySelector('[data-testid="link-count"]')?.textContent,
+        missing: document.querySelector('[data-testid="missing-count"]')?.textContent,
+      }))
+    // The stream is open and /nodes answered, but without /topology nothing is known: not "live · 0 links".
+    await page.waitForFunction(() => document.querySelector('[data-testid="conn-state"]')?.dataset.state === 'loading')
+    expect(topologyRequests).toBe(1)
+    expect(await header()).toEqual({ state: 'loading', label: 'loading…', nodes: '–', links: '–', missing: '–' })
+    release()
+    await page.waitForFunction(
+      () =>
+        document.querySelector('[data-testid="conn-state"]')?.dataset.state === 'live' &&
+        document.querySelector('[data-testid="link-count"]')?.textContent === '6',
+    )
+    expect(await header()).toEqual({ state: 'live', label: 'live', nodes: '4', links: '6', missing: '0' })
 
     await first.stop('SIGTERM')
     await page.waitForFunction(

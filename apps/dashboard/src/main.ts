@@ -8,6 +8,7 @@ import { GraphView } from './graph-view.ts'
 import { Debounced, EventStream, type StreamState } from './live.ts'
 import { MatrixView } from './matrix-view.ts'
 import { NodePanel } from './node-panel.ts'
+import { SnapshotProgress } from './snapshot-progress.ts'
 
 type View = 'graph' | 'matrix'
 
@@ -27,6 +28,15 @@ function main(): void {
   const log = new EventLog(must('[data-testid="event-log"]'))
   const banner = must('[data-testid="banner"]')
   const connEl = must('[data-testid="conn-state"]')
+  const statsEl = must('.stats')
+  const snapshot = new SnapshotProgress()
+  let streamState: StreamState = 'connecting'
+  /** The stream's state, except that an open stream whose snapshot has not arrived is "loading". */
+  const showConn = () => {
+    const state = streamState === 'live' && snapshot.loading ? 'loading' : streamState
+    connEl.dataset.state = state
+    must('.conn-label', connEl).textContent = state === 'live' ? 'live' : `${state}…`
+  }
   const counter = (id: string) => must(`[data-testid="${id}"]`)
   const counters = {
     nodes: counter('node-count'),
@@ -75,10 +85,12 @@ function main(): void {
       else panel.render()
     }
     const c = model.counts()
+    // Before the first snapshot a count is unknown, not 0: a dash, as in the page's HTML.
     const show = (el: HTMLElement, n: number) => {
-      el.textContent = String(n)
-      if (el.parentElement !== null) el.parentElement.dataset.nonzero = String(n > 0)
+      el.textContent = snapshot.loadedOnce ? String(n) : '–'
+      if (el.parentElement !== null) el.parentElement.dataset.nonzero = String(snapshot.loadedOnce && n > 0)
     }
+    statsEl.setAttribute('aria-busy', String(!snapshot.loadedOnce))
     show(counters.nodes, c.nodes)
     show(counters.running, c.running)
     show(counters.links, c.links)
@@ -97,25 +109,31 @@ function main(): void {
   }
   const topology = new Debounced(
     async () => {
+      const round = snapshot.round
       try {
         model.setTopology(await client.topology())
+        snapshot.done('topology', round)
         banner.hidden = true
       } catch (err) {
         fetchError('/topology', err)
       }
       render()
+      showConn()
     },
     250,
     1500,
   )
   const nodes = new Debounced(
     async () => {
+      const round = snapshot.round
       try {
         model.setNodes(await client.nodes())
+        snapshot.done('nodes', round)
       } catch (err) {
         fetchError('/nodes', err)
       }
       render()
+      showConn()
     },
     150,
     1000,
@@ -171,12 +189,14 @@ function main(): void {
       setTimeout(flush, BATCH_MS)
     },
     onState: (state: StreamState) => {
-      if (state === 'reconnecting' && connEl.dataset.state === 'live') {
+      if (state === 'reconnecting' && streamState === 'live') {
         log.add('error', 'event stream lost, reconnecting')
         log.render()
       }
-      connEl.dataset.state = state
-      must('.conn-label', connEl).textContent = state === 'live' ? 'live' : `${state}…`
+      // Each (re)connect is followed by a re-read (onOpen): until it arrives the page is loading.
+      if (state === 'live') snapshot.begin()
+      streamState = state
+      showConn()
     },
     // The stream has no replay: after a (re)connect, fetch what may have been missed.
     onOpen: () => {
