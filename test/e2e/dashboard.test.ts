@@ -9,7 +9,8 @@ import { CliProcess } from './cli-process.ts'
 
 /**
  * The dashboard in a real browser: Debian's Chromium driven by playwright-core, against the CLI
- * run as a user runs it. Waits are on the page's own state (waitForFunction), never on time.
+ * run as a user runs it. Waits are on the page's own state (waitForFunction), never on time; their
+ * timeouts are deadlines that turn a hang into a failure, never the thing a test asserts.
  * Without Chromium the suite is skipped with one line (and fails on CI): see helpers/chromium.ts.
  */
 
@@ -18,6 +19,7 @@ import { CliProcess } from './cli-process.ts'
 interface PageElement {
   textContent: string | null
   dataset: Record<string, string | undefined>
+  addEventListener(type: string, listener: (e: { timeStamp: number }) => void, options?: { capture: boolean }): void
   querySelectorAll(selector: string): Iterable<PageElement>
   getBoundingClientRect(): { left: number; top: number }
 }
@@ -41,7 +43,19 @@ interface RestartSeen {
   dropped: Set<string>
   bounced: boolean
 }
-declare const window: { peerhouse?: { cy: Graph }; restartSeen?: RestartSeen }
+declare const window: {
+  peerhouse?: { cy: Graph }
+  restartSeen?: RestartSeen
+  /** The matrix test's page-side timestamps (performance.now() clock). */
+  matrixClickAt?: number
+  matrixDrawnAt?: number
+}
+declare const performance: { now(): number }
+declare class MutationObserver {
+  constructor(callback: () => void)
+  observe(target: PageElement, options: { attributes: boolean; attributeFilter: string[] }): void
+  disconnect(): void
+}
 declare const document: { querySelector(selector: string): PageElement | null }
 declare const sessionStorage: { getItem(key: string): string | null }
 
@@ -306,21 +320,45 @@ describe.skipIf(CHROMIUM === null)('dashboard in Chromium', () => {
     // machine's hard limit is 20,000); random:8 fits, keeps the start's handshake storm short on
     // two cores, and still spreads links and empty pairs over all 128×128 cells.
     const p = await cli(['--nodes', '128', '--admin-port', '0', '--topology', 'random:8', '--seed', '7'], 120_000)
-    // Rendering needs the nodes, not a finished mesh: wait for all 128 to run, then load the page
-    // while links may still be forming (the page must stay responsive through that too).
     const runningMs = await p.untilRunning(120_000)
     console.log(`128 nodes running ${Math.round(runningMs)} ms after the admin URL`)
 
+    // The page is opened while links may still be forming and follows the whole storm of events;
+    // what it shows once the mesh has settled must be what the API has.
     const page = await openPage(`${p.url}/`)
+    await p.untilReady(120_000)
+    const links = (await p.get<{ links: unknown[] }>('/topology')).body.links.length
     await page.waitForFunction(
-      () =>
+      (links) =>
+        document.querySelector('[data-testid="conn-state"]')?.dataset.state === 'live' &&
         document.querySelector('[data-testid="node-count"]')?.textContent === '128' &&
-        Number(document.querySelector('[data-testid="link-count"]')?.textContent) > 0,
-      null,
-      { timeout: 30_000 },
+        document.querySelector('[data-testid="link-count"]')?.textContent === String(links),
+      links,
+      { timeout: 60_000 },
     )
 
-    const t0 = performance.now()
+    // "Renders within 2 s" is the requirement, so it is measured where the user sees it: in the
+    // page, from the click's input timestamp (any wait for a busy main thread included) to the
+    // end of the canvas draw. Measured from here it would also count CDP round trips, the polling
+    // of waitForFunction and this process's scheduling — the load of the machine, not the page.
+    // The cluster's start-up storm is over by now (untilReady), so it is not counted either.
+    await page.evaluate(() => {
+      document.querySelector('[data-testid="view-matrix"]')?.addEventListener(
+        'click',
+        (e) => {
+          window.matrixClickAt = e.timeStamp
+        },
+        { capture: true },
+      )
+      // The first draw after the click; the observer runs right after the draw's task.
+      const canvas = document.querySelector('[data-testid="matrix"]')
+      const seen = new MutationObserver(() => {
+        if (canvas?.dataset.rendered !== 'true' || window.matrixDrawnAt !== undefined) return
+        window.matrixDrawnAt = performance.now()
+        seen.disconnect()
+      })
+      if (canvas !== null) seen.observe(canvas, { attributes: true, attributeFilter: ['data-rendered'] })
+    })
     await page.click('[data-testid="view-matrix"]')
     await page.waitForFunction(
       () => {
@@ -328,16 +366,22 @@ describe.skipIf(CHROMIUM === null)('dashboard in Chromium', () => {
         return m?.dataset.rendered === 'true' && m.dataset.size === '128'
       },
       null,
-      { timeout: 10_000 },
+      { timeout: 30_000 },
     )
-    const ms = performance.now() - t0
     const drawn = await page.evaluate(() => {
       const m = document.querySelector('[data-testid="matrix"]')
-      return { links: Number(m?.dataset.links), drawMs: Number(m?.dataset.renderMs) }
+      return {
+        links: Number(m?.dataset.links),
+        drawMs: Number(m?.dataset.renderMs),
+        ms: (window.matrixDrawnAt ?? Number.NaN) - (window.matrixClickAt ?? Number.NaN),
+      }
     })
-    console.log(`matrix view: ${Math.round(ms)} ms from click to rendered (drawing ${drawn.drawMs} ms)`)
-    expect(drawn.links).toBeGreaterThan(0) // the cells drawn are the links the page knew at that moment
-    expect(ms).toBeLessThan(2_000)
+    console.log(
+      `matrix view: ${Math.round(drawn.ms)} ms in the page from click to rendered (drawing ${drawn.drawMs} ms)`,
+    )
+    expect(drawn.links).toBe(links)
+    expect(drawn.ms).toBeGreaterThanOrEqual(0)
+    expect(drawn.ms).toBeLessThan(2_000)
 
     mkdirSync(ARTIFACTS, { recursive: true })
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-matrix-128.png') })
