@@ -11,6 +11,7 @@ import { metricsRoutes } from './metrics.ts'
 import { allowlistRoutes } from './routes-allowlist.ts'
 import { clusterRoutes } from './routes-cluster.ts'
 import { nodeRoutes } from './routes-nodes.ts'
+import { SseHub } from './sse-hub.ts'
 
 export interface AdminAppOptions {
   supervisor: SupervisorApi
@@ -22,6 +23,10 @@ export interface AdminAppOptions {
   logger?: boolean | object
   /** @default 15000 */
   sseHeartbeatMs?: number
+  /** Concurrent GET /events streams; past it the answer is 503 ERR_TOO_MANY_CLIENTS (why 64: see SseHubInit). @default 64 */
+  sseMaxClients?: number
+  /** Bytes that may queue for one stream before it is dropped as too slow. @default 65536 */
+  sseClientBufferBytes?: number
 }
 
 /** Bodies here are tiny JSON objects; anything bigger is a mistake or an attack. */
@@ -55,8 +60,15 @@ export async function buildApp(opts: AdminAppOptions): Promise<FastifyInstance> 
   await app.register(clusterRoutes, { supervisor })
   await app.register(nodeRoutes, { supervisor, enableFaults: opts.enableFaults ?? false })
   await app.register(allowlistRoutes, { supervisor })
-  await app.register(eventRoutes, { supervisor, heartbeatMs: opts.sseHeartbeatMs })
-  await app.register(metricsRoutes, { supervisor })
+  const hub = new SseHub({
+    supervisor,
+    maxClients: opts.sseMaxClients,
+    maxBufferedBytes: opts.sseClientBufferBytes,
+    heartbeatMs: opts.sseHeartbeatMs,
+    onDrop: (why) => app.log.warn(why),
+  })
+  await app.register(eventRoutes, { supervisor, hub })
+  await app.register(metricsRoutes, { supervisor, sse: hub })
   await app.register(dashboardRoutes)
   return app
 }

@@ -23,6 +23,7 @@ export const ADMIN_ERRORS = {
   ERR_NODE_DOWN: 503,
   ERR_DASHBOARD_NOT_BUILT: 503,
   ERR_TIMEOUT: 503,
+  ERR_TOO_MANY_CLIENTS: 503,
 } as const
 
 export type AdminErrorCode = keyof typeof ADMIN_ERRORS

@@ -1,66 +1,89 @@
-import type { ServerResponse } from 'node:http'
-import type { FastifyPluginAsync } from 'fastify'
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { z } from 'zod'
 import type { SupervisorApi, SupervisorEvent } from '../supervisor-api.ts'
+import { AdminApiError } from './errors.ts'
+import { errors, refSchema } from './schemas.ts'
+import type { SseFilter, SseHub } from './sse-hub.ts'
+
+export { formatSse } from './sse-hub.ts'
 
 export interface EventRoutesOptions {
   supervisor: SupervisorApi
-  /** Interval of the `: heartbeat` comment that keeps proxies from timing the stream out. @default 15000 */
-  heartbeatMs?: number
+  hub: SseHub
 }
 
-/** A client that lets this much queue up is too slow to follow the cluster; it is dropped. */
-const MAX_BUFFERED_BYTES = 1024 * 1024
+/** Every SupervisorEvent type, for `?types=`; the check below fails to compile when the union grows. */
+export const SSE_EVENT_TYPES = [
+  'session:open',
+  'session:close',
+  'session:duplicate',
+  'handshake:error',
+  'node:status',
+  'allowlist:change',
+  'allowlist:invalid',
+  'identity:conflict',
+] as const satisfies readonly SupervisorEvent['type'][]
+type Unlisted = Exclude<SupervisorEvent['type'], (typeof SSE_EVENT_TYPES)[number]>
+const everyTypeListed: [Unlisted] extends [never] ? true : Unlisted = true
+void everyTypeListed
 
-export function formatSse(event: SupervisorEvent): string {
-  return `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`
-}
+const TYPES = new Set<string>(SSE_EVENT_TYPES)
+
+export const EventsQuery = z.strictObject({
+  node: refSchema.optional().describe('only events of this node (index or id); allowlist events carry no node'),
+  types: z
+    .string()
+    .max(512)
+    .transform((value, ctx) => {
+      const list = value.split(',').filter((t) => t !== '')
+      const unknown = list.filter((t) => !TYPES.has(t))
+      if (list.length === 0 || unknown.length > 0) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${unknown.length > 0 ? `unknown event type ${JSON.stringify(unknown[0])}` : 'empty list'}; expected a comma-separated list of ${SSE_EVENT_TYPES.join(', ')}`,
+        })
+        return z.NEVER
+      }
+      return new Set(list as SupervisorEvent['type'][])
+    })
+    .optional()
+    .describe(`comma-separated event types: ${SSE_EVENT_TYPES.join(', ')}`),
+})
 
 /** GET /events: SupervisorEvents as Server-Sent Events, one `event:` per SupervisorEvent type. */
-export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (app, { supervisor, heartbeatMs }) => {
-  const streams = new Set<ServerResponse>()
-  // Hijacked responses are invisible to app.close(); end them or close would wait forever.
-  app.addHook('preClose', async () => {
-    for (const res of streams) res.end()
-  })
+export const eventRoutes: FastifyPluginAsyncZod<EventRoutesOptions> = async (app, { supervisor, hub }) => {
+  app.addHook('preClose', async () => hub.endAll())
 
   app.get(
     '/events',
     {
+      // HEAD would take a slot and never carry a byte, so no slow-client check could ever drop it.
+      exposeHeadRoute: false,
       schema: {
         tags: ['cluster'],
+        operationId: 'streamEvents',
         summary:
           'Server-Sent Events: session open/close/duplicate, handshake errors, node status, allowlist changes, identity conflicts',
+        querystring: EventsQuery,
         produces: ['text/event-stream'],
+        response: {
+          200: z.string().describe('text/event-stream: `event: <type>` / `data: <SupervisorEvent JSON>` blocks'),
+          ...errors(400, 404, 414, 431, 500, 503),
+        },
       },
     },
     (req, reply) => {
-      reply.hijack()
-      const res = reply.raw
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache, no-transform',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      })
-      res.write(': peerhouse events\n\n')
-      const send = (chunk: string) => {
-        if (res.writableLength > MAX_BUFFERED_BYTES) {
-          req.log.warn('SSE client too slow, dropping it')
-          res.destroy()
-          return
-        }
-        res.write(chunk)
+      const filter: SseFilter = {
+        index: req.query.node === undefined ? undefined : supervisor.resolveRef(req.query.node.toLowerCase()),
+        types: req.query.types,
       }
-      const onEvent = (event: SupervisorEvent) => send(formatSse(event))
-      const heartbeat = setInterval(() => send(': heartbeat\n\n'), heartbeatMs ?? 15_000)
-      heartbeat.unref()
-      supervisor.on('event', onEvent)
-      streams.add(res)
-      res.on('close', () => {
-        clearInterval(heartbeat)
-        supervisor.off('event', onEvent)
-        streams.delete(res)
-      })
+      if (!hub.reserve()) {
+        // Close the connection too: a refused client that never reads must not keep a socket here.
+        reply.header('retry-after', '5').header('connection', 'close')
+        throw new AdminApiError('ERR_TOO_MANY_CLIENTS', `${hub.clients} event streams open, the most this server takes`)
+      }
+      reply.hijack()
+      hub.add(reply.raw, filter)
     },
   )
 }

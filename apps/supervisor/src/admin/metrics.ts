@@ -2,6 +2,7 @@ import type { NodeStats } from '@peerhouse/node'
 import type { FastifyPluginAsync } from 'fastify'
 import { Counter, Gauge, Registry } from 'prom-client'
 import type { NodeSummary, SessionWithLocal, SupervisorApi } from '../supervisor-api.ts'
+import type { SseStats } from './sse-hub.ts'
 
 interface Snapshot {
   nodes: NodeSummary[]
@@ -13,7 +14,7 @@ interface Snapshot {
  * A Registry of its own (never prom-client's global one, so several apps can live in one process)
  * whose values are read from the supervisor at scrape time.
  */
-export function createMetricsRegistry(supervisor: SupervisorApi): Registry {
+export function createMetricsRegistry(supervisor: SupervisorApi, sse?: SseStats): Registry {
   const registry = new Registry()
   // prom-client starts every metric's collect() in the same tick: share one snapshot per scrape.
   let pending: Promise<Snapshot> | null = null
@@ -128,11 +129,47 @@ export function createMetricsRegistry(supervisor: SupervisorApi): Registry {
       this.inc(supervisor.supervisorRestarts)
     },
   })
+  if (sse !== undefined) registerSseMetrics(registry, sse)
   return registry
 }
 
-export const metricsRoutes: FastifyPluginAsync<{ supervisor: SupervisorApi }> = async (app, { supervisor }) => {
-  const registry = createMetricsRegistry(supervisor)
+/** The admin API's own GET /events streams: how full the cap is, who was refused or dropped. */
+function registerSseMetrics(registry: Registry, sse: SseStats): void {
+  new Gauge({
+    name: 'peerhouse_sse_clients',
+    help: 'Open GET /events streams',
+    registers: [registry],
+    collect() {
+      this.set(sse.clients)
+    },
+  })
+  for (const [name, help, key] of [
+    [
+      'peerhouse_sse_refused_total',
+      'GET /events requests refused with 503 because every stream slot was taken',
+      'refused',
+    ],
+    ['peerhouse_sse_dropped_total', 'GET /events streams dropped because the client fell behind', 'dropped'],
+  ] as const) {
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset()
+        this.inc(sse[key])
+      },
+    })
+  }
+}
+
+export interface MetricsRoutesOptions {
+  supervisor: SupervisorApi
+  sse?: SseStats
+}
+
+export const metricsRoutes: FastifyPluginAsync<MetricsRoutesOptions> = async (app, { supervisor, sse }) => {
+  const registry = createMetricsRegistry(supervisor, sse)
   app.get(
     '/metrics',
     { schema: { tags: ['cluster'], summary: 'Prometheus metrics', produces: [registry.contentType] } },

@@ -4,12 +4,12 @@ import { ADMIN_ERRORS } from './errors.ts'
 
 const nodeId = z.string().describe('64 lowercase hex digits')
 
-export const RefParams = z.object({
-  ref: z
-    .string()
-    .regex(/^(?:[0-9]{1,9}|[0-9a-fA-F]{64})$/, 'must be a decimal node index or a 64-hex node id')
-    .describe('node index or node id'),
-})
+export const refSchema = z
+  .string()
+  .regex(/^(?:[0-9]{1,9}|[0-9a-fA-F]{64})$/, 'must be a decimal node index or a 64-hex node id')
+  .describe('node index or node id')
+
+export const RefParams = z.object({ ref: refSchema })
 
 export const SessionParams = RefParams.extend({
   sessionId: z
@@ -146,9 +146,9 @@ export const ErrorSchema = z.object({
   details: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
 })
 
+export type ErrorStatus = 400 | 401 | 404 | 408 | 409 | 413 | 414 | 415 | 431 | 500 | 502 | 503
+
 /** Error responses a route documents, by status. */
-export function errors<const S extends readonly (400 | 401 | 404 | 409 | 413 | 502 | 503)[]>(
-  ...statuses: S
-): Record<S[number], typeof ErrorSchema> {
+export function errors<const S extends readonly ErrorStatus[]>(...statuses: S): Record<S[number], typeof ErrorSchema> {
   return Object.fromEntries(statuses.map((s) => [s, ErrorSchema])) as Record<S[number], typeof ErrorSchema>
 }
