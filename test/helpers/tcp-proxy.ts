@@ -12,14 +12,58 @@ export type ProxyMode = 'pass' | 'drop' | 'blackhole' | 'refuse'
 
 type Chunk = Buffer | 'end'
 
+/**
+ * Counts the frames in one direction of a peerhouse connection (PROTOCOL.md §3: a u32 big-endian
+ * body length, then the body), so a test can count what a node sent — one PING per keepalive tick —
+ * instead of timing it. Frames are counted when their last byte has passed.
+ */
+export class FrameCounter {
+  frames = 0
+  /** The length header read so far, and the body bytes still to pass. */
+  #header = Buffer.alloc(4)
+  #headerHave = 0
+  #bodyLeft = 0
+
+  feed(chunk: Buffer): void {
+    let at = 0
+    while (at < chunk.length) {
+      if (this.#bodyLeft > 0) {
+        const take = Math.min(this.#bodyLeft, chunk.length - at)
+        this.#bodyLeft -= take
+        at += take
+        if (this.#bodyLeft === 0) this.frames++
+        continue
+      }
+      const take = Math.min(4 - this.#headerHave, chunk.length - at)
+      chunk.copy(this.#header, this.#headerHave, at, at + take)
+      this.#headerHave += take
+      at += take
+      if (this.#headerHave < 4) return
+      this.#headerHave = 0
+      this.#bodyLeft = this.#header.readUInt32BE(0)
+      if (this.#bodyLeft === 0) this.frames++ // invalid on the wire (§3.1), but still one frame
+    }
+  }
+}
+
+/** What one end of a connection sent, and when the proxy last passed it a byte. */
+class End {
+  readonly sent = new FrameCounter()
+  /** `sent.frames` when the connection went dark (0 for one dark from the start). */
+  framesAtDark = 0
+  lastDeliveredAt = performance.now()
+}
+
 /** One direction of one connection: an order-preserving delay line. */
 class Pipe {
   readonly #to: Socket
+  readonly #toEnd: End
   readonly #queue: { at: number; chunk: Chunk }[] = []
   #timer?: NodeJS.Timeout
 
-  constructor(to: Socket) {
+  constructor(to: Socket, toEnd: End) {
     this.#to = to
+    this.#toEnd = toEnd
   }
 
   push(chunk: Chunk, delayMs: number): void {
@@ -57,7 +101,10 @@ class Pipe {
   #deliver(chunk: Chunk): void {
     if (this.#to.destroyed) return
     if (chunk === 'end') this.#to.end()
-    else this.#to.write(chunk)
+    else {
+      this.#toEnd.lastDeliveredAt = performance.now()
+      this.#to.write(chunk)
+    }
   }
 }
 
@@ -66,17 +113,31 @@ interface Pair {
   readonly up?: Socket
   readonly toUp?: Pipe
   readonly toDown: Pipe
+  readonly ends: Record<'client' | 'target', End>
   /** Blackholed: nothing passes ever again, not even a FIN or a reset — as after a dead route. */
   dead: boolean
+}
+
+export interface SwallowedFin {
+  from: 'client' | 'target'
+  /** The dialer's `host:port`: the `localAddress` of its session row. */
+  client: string
+  /** Frames `from` sent into the dark before it gave up (a keepalive sends one PING per tick). */
+  frames: number
+  /** Milliseconds since the proxy last passed a byte to `from` (since accept, if it never did). */
+  silentMs: number
 }
 
 export interface TcpProxyEvents {
   /**
    * A FIN (or reset) swallowed by a blackholed connection: the `client` (the dialer) or the
    * `target` gave up on a link that is dark — the moment it detected the outage, whatever its drain time.
-   * `client` is the dialer's `host:port`, the `localAddress` of its session row.
+   * `frames` and `silentMs` let a test check the detection by keepalive ticks and by silence, not
+   * by a wall-clock window.
    */
-  'swallowed-fin': [{ from: 'client' | 'target'; client: string }]
+  'swallowed-fin': [SwallowedFin]
+  /** A connection arrived, with the mode it met (a refused one included). */
+  connection: [{ mode: ProxyMode }]
 }
 
 /**
@@ -181,36 +242,56 @@ export class TcpProxy extends EventEmitter<TcpProxyEvents> {
 
   #accept(down: Socket): void {
     down.on('error', () => {})
+    this.emit('connection', { mode: this.#mode })
     if (this.#mode === 'refuse') {
       this.stats.refused++
       down.resetAndDestroy()
       return
     }
     this.stats.accepted++
+    const ends = { client: new End(), target: new End() }
+    const client = `${down.remoteAddress}:${down.remotePort}`
+    const swallowed = (from: 'client' | 'target') => {
+      const end = ends[from]
+      this.emit('swallowed-fin', {
+        from,
+        client,
+        frames: end.sent.frames - end.framesAtDark,
+        silentMs: performance.now() - end.lastDeliveredAt,
+      })
+    }
     if (this.#mode === 'blackhole') {
-      // Nothing reaches the target: it never learns of this dial.
-      const pair: Pair = { down, toDown: new Pipe(down), dead: true }
+      // Nothing reaches the target: it never learns of this dial. Its bytes are read (and
+      // counted), so its FIN is seen.
+      const pair: Pair = { down, toDown: new Pipe(down, ends.client), ends, dead: true }
       this.#pairs.add(pair)
-      const client = `${down.remoteAddress}:${down.remotePort}`
-      down.on('end', () => this.emit('swallowed-fin', { from: 'client', client }))
-      down.on('close', (hadError) => hadError && this.emit('swallowed-fin', { from: 'client', client }))
+      down.on('data', (data: Buffer) => ends.client.sent.feed(data))
+      down.on('end', () => swallowed('client'))
+      down.on('close', (hadError) => hadError && swallowed('client'))
       down.on('close', () => this.#pairs.delete(pair))
       return
     }
     const up = connect({ host: this.#targetHost, port: this.#targetPort, allowHalfOpen: true })
     up.on('error', () => {})
-    const pair: Pair = { down, up, toUp: new Pipe(up), toDown: new Pipe(down), dead: false }
+    const pair: Pair = {
+      down,
+      up,
+      toUp: new Pipe(up, ends.target),
+      toDown: new Pipe(down, ends.client),
+      ends,
+      dead: false,
+    }
     this.#pairs.add(pair)
     // Bytes from the client wait in the socket until upstream is connected: writes to a
     // connecting socket are queued by Node, in order.
-    const forward = (pipe: Pipe) => (data: Buffer) => {
+    const forward = (pipe: Pipe, from: End) => (data: Buffer) => {
+      from.sent.feed(data)
       if (!pair.dead && this.#mode !== 'drop') pipe.push(data, this.#delayMs)
     }
-    down.on('data', forward(pair.toUp as Pipe))
-    up.on('data', forward(pair.toDown))
-    const client = `${down.remoteAddress}:${down.remotePort}`
+    down.on('data', forward(pair.toUp as Pipe, ends.client))
+    up.on('data', forward(pair.toDown, ends.target))
     const end = (pipe: Pipe, from: 'client' | 'target') => () => {
-      if (pair.dead) this.emit('swallowed-fin', { from, client })
+      if (pair.dead) swallowed(from)
       else pipe.push('end', this.#delayMs)
     }
     down.on('end', end(pair.toUp as Pipe, 'client'))
@@ -221,7 +302,7 @@ export class TcpProxy extends EventEmitter<TcpProxyEvents> {
       if (down.destroyed && up.destroyed) this.#pairs.delete(pair)
       // A node that aborts a dead session (keepalive timeout) may reset instead of sending FIN:
       // that is giving up on the dark link too.
-      if (pair.dead && hadError) this.emit('swallowed-fin', { from, client })
+      if (pair.dead && hadError) swallowed(from)
       if (pair.dead || !hadError) return
       this.#forget(pair)
       other.resetAndDestroy()
@@ -231,6 +312,7 @@ export class TcpProxy extends EventEmitter<TcpProxyEvents> {
   }
 
   #kill(pair: Pair): void {
+    if (!pair.dead) for (const end of Object.values(pair.ends)) end.framesAtDark = end.sent.frames
     pair.dead = true
     pair.toUp?.clear()
     pair.toDown.clear()
