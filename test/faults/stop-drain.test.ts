@@ -14,9 +14,12 @@ afterEach(async () => {
   net = undefined
 })
 
+/** The node's own FIN wait, which stop({ drainMs }) must cut short. */
+const DRAIN_TIMEOUT = 20_000
+
 describe('stop with a drain bound', () => {
   it('returns within drainMs when a peer never sends its FIN (blackholed link), not after drainTimeoutMs', async () => {
-    net = await FaultNet.start(2, () => ({ drainTimeoutMs: 20_000, keepaliveTimeoutMs: 60_000 }))
+    net = await FaultNet.start(2, () => ({ drainTimeoutMs: DRAIN_TIMEOUT, keepaliveTimeoutMs: 60_000 }))
     const [a, b] = net.nodes as [Node, Node]
     await until(
       net.nodes,
@@ -29,7 +32,11 @@ describe('stop with a drain bound', () => {
     await a.stop({ drainMs: 300 })
     const took = performance.now() - t0
     expect(took).toBeGreaterThanOrEqual(290) // it did wait for the FIN, up to the bound
-    expect(took).toBeLessThan(5_000) // and no longer (drainTimeoutMs is 20 s)
+    // And not for drainTimeoutMs: a stop that waited for it takes 20 s or more on any machine
+    // (timers never fire early), so this bound tells the two apart however loaded the box is —
+    // unlike a tighter one, which would measure the load.
+    expect(took).toBeLessThan(DRAIN_TIMEOUT)
+    console.info(`stop with drainMs 300 behind a blackholed link: ${took.toFixed(0)} ms`)
     expect(a.sessions()).toEqual([])
     await b.stop({ drainMs: 300 }) // its peer is gone too; do not let the cleanup wait 20 s
   })
