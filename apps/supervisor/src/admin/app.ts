@@ -7,6 +7,7 @@ import { registerAuth } from './auth.ts'
 import { dashboardRoutes } from './dashboard.ts'
 import { errorHandler, notFoundHandler } from './errors.ts'
 import { eventRoutes } from './events.ts'
+import { frameworkErrorOptions, registerFrameworkErrors } from './framework-errors.ts'
 import { metricsRoutes } from './metrics.ts'
 import { allowlistRoutes } from './routes-allowlist.ts'
 import { clusterRoutes } from './routes-cluster.ts'
@@ -39,11 +40,12 @@ function loggerOptions(logger: AdminAppOptions['logger']) {
 
 /** The admin HTTP API over a SupervisorApi. Does not listen: call `app.listen()` (or `app.inject()` in tests). */
 export async function buildApp(opts: AdminAppOptions): Promise<FastifyInstance> {
-  const app = Fastify({ ...loggerOptions(opts.logger), bodyLimit: BODY_LIMIT_BYTES })
+  const app = Fastify({ ...loggerOptions(opts.logger), ...frameworkErrorOptions, bodyLimit: BODY_LIMIT_BYTES })
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
   app.setErrorHandler(errorHandler)
   app.setNotFoundHandler(notFoundHandler)
+  registerFrameworkErrors(app)
   registerAuth(app, opts.adminToken)
 
   await app.register(swagger, {

@@ -11,19 +11,24 @@ export const ADMIN_ERRORS = {
   ERR_SELF_CONNECT: 400,
   ERR_UNAUTHORIZED: 401,
   ERR_NOT_FOUND: 404,
+  ERR_REQUEST_TIMEOUT: 408,
   ERR_UNKNOWN_NODE: 404,
   ERR_UNKNOWN_SESSION: 404,
   ERR_CONFLICT: 409,
   ERR_NOT_ALLOWED: 409,
   ERR_ALLOWLIST_INVALID: 409,
   ERR_BODY_TOO_LARGE: 413,
+  ERR_URI_TOO_LONG: 414,
   ERR_UNSUPPORTED_MEDIA_TYPE: 415,
+  ERR_EXPECTATION_FAILED: 417,
+  ERR_HEADERS_TOO_LARGE: 431,
   ERR_INTERNAL: 500,
   ERR_NODE: 502,
   ERR_NODE_DOWN: 503,
   ERR_DASHBOARD_NOT_BUILT: 503,
   ERR_TIMEOUT: 503,
   ERR_TOO_MANY_CLIENTS: 503,
+  ERR_SHUTTING_DOWN: 503,
 } as const
 
 export type AdminErrorCode = keyof typeof ADMIN_ERRORS
@@ -41,6 +46,8 @@ export interface ErrorBody {
   message: string
   /** The node's own error code, for ERR_NODE and the 400s it maps to. */
   nodeCode?: string
+  /** How a dial ended, as a close reason (`wrong-node`, `handshake-timeout`, `not-allowed`, …). */
+  reason?: string
   details?: FieldIssue[]
 }
 
@@ -56,7 +63,11 @@ export class AdminApiError extends Error {
   }
 }
 
-function body(code: AdminErrorCode, message: string, extra?: Pick<ErrorBody, 'nodeCode' | 'details'>): ErrorBody {
+function body(
+  code: AdminErrorCode,
+  message: string,
+  extra?: Pick<ErrorBody, 'nodeCode' | 'reason' | 'details'>,
+): ErrorBody {
   const statusCode = ADMIN_ERRORS[code]
   return { statusCode, code, error: STATUS_CODES[statusCode] ?? 'Error', message, ...extra }
 }
@@ -64,13 +75,19 @@ function body(code: AdminErrorCode, message: string, extra?: Pick<ErrorBody, 'no
 function fromSupervisor(err: SupervisorError): ErrorBody {
   if (err.code !== 'ERR_NODE') return body(err.code, err.message)
   const nodeCode = err.nodeCode
+  // Read defensively: SupervisorError gains nodeReason with the worker's `reason` (issue 9).
+  const reason = (err as { nodeReason?: unknown }).nodeReason
+  const extra = {
+    ...(nodeCode === undefined ? {} : { nodeCode }),
+    ...(typeof reason === 'string' ? { reason } : {}),
+  }
   // Bad input the node refused is the caller's fault; anything else is the node failing (dial failed).
-  if (nodeCode === 'ERR_INVALID_ADDRESS' || nodeCode === 'ERR_SELF_CONNECT')
-    return body(nodeCode, err.message, { nodeCode })
-  // Dialing an id the allowlist refuses: the request conflicts with the node's configuration.
-  if (nodeCode === 'ERR_NOT_ALLOWED') return body('ERR_NOT_ALLOWED', err.message, { nodeCode })
-  if (nodeCode === 'ERR_NOT_RUNNING') return body('ERR_NODE_DOWN', err.message, { nodeCode })
-  return body('ERR_NODE', err.message, nodeCode === undefined ? undefined : { nodeCode })
+  if (nodeCode === 'ERR_INVALID_ADDRESS' || nodeCode === 'ERR_SELF_CONNECT') return body(nodeCode, err.message, extra)
+  // Dialing an id one allowlist refuses (ours before the dial, or the peer's after the key proof):
+  // the request conflicts with the consortium's configuration, retrying will not help.
+  if (nodeCode === 'ERR_NOT_ALLOWED' || reason === 'not-allowed') return body('ERR_NOT_ALLOWED', err.message, extra)
+  if (nodeCode === 'ERR_NOT_RUNNING') return body('ERR_NODE_DOWN', err.message, extra)
+  return body('ERR_NODE', err.message, extra)
 }
 
 type Validation = { instancePath: string; message?: string; keyword: string; params: Record<string, unknown> }
@@ -87,9 +104,15 @@ function fieldIssues(context: string | undefined, validation: readonly Validatio
   })
 }
 
-const FASTIFY_CODES: Record<string, AdminErrorCode> = {
-  FST_ERR_CTP_BODY_TOO_LARGE: 'ERR_BODY_TOO_LARGE',
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'ERR_UNSUPPORTED_MEDIA_TYPE',
+/** Fastify's and Node's own client errors, by status; any other 4xx becomes a plain 400. */
+const CLIENT_ERROR_CODES: Partial<Record<number, AdminErrorCode>> = {
+  400: 'ERR_BAD_REQUEST',
+  408: 'ERR_REQUEST_TIMEOUT',
+  413: 'ERR_BODY_TOO_LARGE',
+  414: 'ERR_URI_TOO_LONG',
+  415: 'ERR_UNSUPPORTED_MEDIA_TYPE',
+  417: 'ERR_EXPECTATION_FAILED',
+  431: 'ERR_HEADERS_TOO_LARGE',
 }
 
 /** Maps anything thrown in a route or hook to an ErrorBody; unexpected errors become a bare 500. */
@@ -102,12 +125,7 @@ export function toErrorBody(err: unknown): ErrorBody {
   if (err instanceof SupervisorError) return fromSupervisor(err)
   const fe = err as Partial<FastifyError>
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
-    const code = (fe.code === undefined ? undefined : FASTIFY_CODES[fe.code]) ?? 'ERR_BAD_REQUEST'
-    return {
-      ...body(code, fe.message ?? 'bad request'),
-      statusCode: fe.statusCode,
-      error: STATUS_CODES[fe.statusCode] ?? 'Error',
-    }
+    return body(CLIENT_ERROR_CODES[fe.statusCode] ?? 'ERR_BAD_REQUEST', fe.message ?? 'bad request')
   }
   return body('ERR_INTERNAL', 'internal error')
 }
@@ -120,4 +138,9 @@ export function errorHandler(err: unknown, req: FastifyRequest, reply: FastifyRe
 
 export function notFoundHandler(req: FastifyRequest, reply: FastifyReply): FastifyReply {
   return reply.code(404).send(body('ERR_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`))
+}
+
+/** An ErrorBody for `code`, for answers written outside a route (framework-errors.ts). */
+export function errorBody(code: AdminErrorCode, message: string): ErrorBody {
+  return body(code, message)
 }

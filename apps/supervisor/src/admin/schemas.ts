@@ -143,6 +143,7 @@ export const ErrorSchema = z.object({
   error: z.string(),
   message: z.string(),
   nodeCode: z.string().optional(),
+  reason: z.string().optional().describe('how a dial ended: a close reason such as wrong-node or not-allowed'),
   details: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
 })
 
