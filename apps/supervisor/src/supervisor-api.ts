@@ -57,6 +57,7 @@ export interface TopologyReport {
 }
 
 export interface Readiness {
+  /** All of the below are empty and the process has descriptors to spare. */
   readonly ready: boolean
   /** Nodes not in status running. */
   readonly notRunning: readonly number[]
@@ -64,6 +65,12 @@ export interface Readiness {
   /** Pairs whose two local ends name different sessions (transient during dedup). */
   readonly asymmetric: TopologyReport['asymmetric']
   readonly duplicates: TopologyReport['duplicates']
+  /**
+   * Descriptors this process has open and its soft limit (null: unknown, or unlimited). Not
+   * ready when fewer than the admin API's reserve (128) are left: new peers and requests would fail.
+   * Always set by Supervisor; optional for other implementations of the API (test stubs).
+   */
+  readonly descriptors?: { readonly open: number | null; readonly limit: number | null }
 }
 
 /** Pushed to GET /events subscribers (SSE) and to metrics. */
@@ -83,6 +90,10 @@ export type SupervisorEvent =
   | ({ type: 'allowlist:change'; source: 'api' | 'file' } & AllowlistView)
   /** A hand-edited allowlist file failed validation; the last good list stays in force. */
   | { type: 'allowlist:invalid'; message: string }
+  /** A node would not keep one of its configured peers (reason `self` or `invalid`, from Node.addPeers). */
+  | { type: 'peers:skipped'; index: number; nodeId: string; address: string; reason: string; message: string }
+  /** Handing a node its configured peers failed (it gets them again at its next start). */
+  | { type: 'peers:failed'; index: number; nodeId: string; code: string; message: string }
   | {
       type: 'identity:conflict'
       index: number
@@ -109,11 +120,14 @@ export class SupervisorError extends Error {
   readonly code: SupervisorErrorCode
   /** For ERR_NODE: the node's own PeerhouseError code (e.g. ERR_INVALID_ADDRESS). */
   readonly nodeCode?: string
+  /** For ERR_NODE from a dial: how it ended, as a close reason (`wrong-node`, `not-allowed`, …). */
+  readonly nodeReason?: string
 
-  constructor(code: SupervisorErrorCode, message: string, nodeCode?: string) {
+  constructor(code: SupervisorErrorCode, message: string, nodeCode?: string, nodeReason?: string) {
     super(message)
     this.code = code
     this.nodeCode = nodeCode
+    this.nodeReason = nodeReason
   }
 }
 
