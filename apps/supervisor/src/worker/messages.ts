@@ -12,6 +12,9 @@ export const tuningSchema = z.strictObject({
   redialMinMs: z.number().positive().optional(),
   redialMaxMs: z.number().positive().optional(),
   maxDialsInFlight: z.number().int().positive().optional(),
+  /** From the descriptor budget (preflight.ts): strangers' unproven handshakes and sessions per node. */
+  maxHandshakes: z.number().int().positive().optional(),
+  maxSessions: z.number().int().positive().optional(),
 })
 
 export const workerDataSchema = z.strictObject({
@@ -54,6 +57,13 @@ export const requestSchema = z.discriminatedUnion('method', [
 ])
 export type WorkerRequest = z.infer<typeof requestSchema>
 export type WorkerMethod = WorkerRequest['method']
+
+/** Node.addPeers' answer: the ids kept connected, and each entry it would not take, with why. */
+export const addPeersResultSchema = z.strictObject({
+  added: z.array(z.string()),
+  skipped: z.array(z.strictObject({ address: z.string(), reason: z.string(), message: z.string() })),
+})
+export type AddPeersResult = z.infer<typeof addPeersResultSchema>
 
 const sessionRowSchema = z.looseObject({ sessionId: z.string(), remoteNodeId: z.string(), state: z.string() })
 
@@ -98,7 +108,8 @@ export const workerMessageSchema = z.union([
     kind: z.literal('res'),
     id: z.number().int(),
     ok: z.literal(false),
-    error: z.strictObject({ code: z.string(), message: z.string() }),
+    /** `reason`: how a dial ended, as a close reason (`wrong-node`, `handshake-timeout`, …). */
+    error: z.strictObject({ code: z.string(), message: z.string(), reason: z.string().optional() }),
   }),
   eventSchema,
 ])

@@ -162,7 +162,7 @@ export class NodeHost extends EventEmitter<{ message: [WorkerMessage]; status: [
           this.#pending.delete(msg.id)
           clearTimeout(pending.timer)
           if (msg.ok) pending.resolve(msg.result)
-          else pending.reject(new SupervisorError('ERR_NODE', msg.error.message, msg.error.code))
+          else pending.reject(new SupervisorError('ERR_NODE', msg.error.message, msg.error.code, msg.error.reason))
         } else {
           this.#track(msg)
           this.emit('message', msg)

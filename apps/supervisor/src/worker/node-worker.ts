@@ -70,8 +70,8 @@ async function handle(req: WorkerRequest): Promise<unknown> {
     case 'disconnect':
       return node.disconnect(req.sessionId)
     case 'addPeers':
-      node.addPeers(req.addresses)
-      return null
+      // { added, skipped }: each entry the node would not take comes back with its reason.
+      return node.addPeers(req.addresses) ?? null
     case 'setAllowlist':
       node.setAllowlist(req.nodeIds)
       return null
@@ -102,7 +102,14 @@ port.on('message', (raw: unknown) => {
     },
     (error: unknown) => {
       const code = error instanceof PeerhouseError ? error.code : 'ERR_NODE'
-      post({ kind: 'res', id: req.id, ok: false, error: { code, message: (error as Error).message } })
+      // A failed dial says how it ended (a close reason), so the API can answer with it.
+      const reason = (error as { reason?: unknown } | null)?.reason
+      post({
+        kind: 'res',
+        id: req.id,
+        ok: false,
+        error: { code, message: (error as Error).message, ...(typeof reason === 'string' && { reason }) },
+      })
     },
   )
 })
