@@ -9,6 +9,7 @@ import { errorHandler, notFoundHandler } from './errors.ts'
 import { eventRoutes } from './events.ts'
 import { frameworkErrorOptions, registerFrameworkErrors } from './framework-errors.ts'
 import { metricsRoutes } from './metrics.ts'
+import { registerOpenApiRules } from './openapi.ts'
 import { allowlistRoutes } from './routes-allowlist.ts'
 import { clusterRoutes } from './routes-cluster.ts'
 import { nodeRoutes } from './routes-nodes.ts'
@@ -57,6 +58,7 @@ export async function buildApp(opts: AdminAppOptions): Promise<FastifyInstance> 
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+  registerOpenApiRules(app)
 
   const { supervisor } = opts
   await app.register(clusterRoutes, { supervisor })

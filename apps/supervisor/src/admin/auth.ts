@@ -2,7 +2,8 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { AdminApiError } from './errors.ts'
 
-const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
+/** Methods that need the token; openapi.ts declares the bearer scheme on exactly these. */
+export const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 
 const digest = (s: string) => createHash('sha256').update(s).digest()
 

@@ -133,11 +133,19 @@ export function toErrorBody(err: unknown): ErrorBody {
 export function errorHandler(err: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply {
   const out = toErrorBody(err)
   if (out.statusCode >= 500) req.log.error({ err }, 'admin request failed')
-  return reply.code(out.statusCode).send(out)
+  return sendError(reply, out)
 }
 
 export function notFoundHandler(req: FastifyRequest, reply: FastifyReply): FastifyReply {
-  return reply.code(404).send(body('ERR_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`))
+  return sendError(reply, body('ERR_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`))
+}
+
+/**
+ * Error bodies skip the route's response serializer: a route's schema for that status (e.g.
+ * /readyz 503 is a Readiness) must not reshape or reject an ErrorBody, and strip no field of it.
+ */
+function sendError(reply: FastifyReply, out: ErrorBody): FastifyReply {
+  return reply.code(out.statusCode).type('application/json; charset=utf-8').serializer(JSON.stringify).send(out)
 }
 
 /** An ErrorBody for `code`, for answers written outside a route (framework-errors.ts). */

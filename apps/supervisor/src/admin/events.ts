@@ -70,10 +70,13 @@ export const eventRoutes: FastifyPluginAsyncZod<EventRoutesOptions> = async (app
         summary:
           'Server-Sent Events: session open/close/duplicate, handshake errors, node status, allowlist changes, identity conflicts',
         querystring: EventsQuery,
-        produces: ['text/event-stream'],
         response: {
-          200: z.string().describe('text/event-stream: `event: <type>` / `data: <SupervisorEvent JSON>` blocks'),
-          ...errors(400, 404, 414, 431, 500, 503),
+          200: {
+            description: '`event: <type>` / `data: <SupervisorEvent JSON>` blocks, `: heartbeat` comments',
+            content: { 'text/event-stream': { schema: z.string() } },
+          },
+          // 503: every stream slot taken (ERR_TOO_MANY_CLIENTS).
+          ...errors(400, 404, 503),
         },
       },
     },

@@ -1,6 +1,7 @@
 import type { NodeStats } from '@peerhouse/node'
 import type { FastifyPluginAsync } from 'fastify'
 import { Counter, Gauge, Registry } from 'prom-client'
+import { z } from 'zod'
 import type { NodeSummary, SessionWithLocal, SupervisorApi } from '../supervisor-api.ts'
 import type { SseStats } from './sse-hub.ts'
 
@@ -172,7 +173,19 @@ export const metricsRoutes: FastifyPluginAsync<MetricsRoutesOptions> = async (ap
   const registry = createMetricsRegistry(supervisor, sse)
   app.get(
     '/metrics',
-    { schema: { tags: ['cluster'], summary: 'Prometheus metrics', produces: [registry.contentType] } },
+    {
+      schema: {
+        tags: ['cluster'],
+        operationId: 'getMetrics',
+        summary: 'Prometheus metrics',
+        response: {
+          200: {
+            description: 'Prometheus text format',
+            content: { [registry.contentType]: { schema: z.string() } },
+          },
+        },
+      },
+    },
     async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()),
   )
 }

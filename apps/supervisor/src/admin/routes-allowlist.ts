@@ -1,8 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
-import { z } from 'zod'
 import type { SupervisorApi } from '../supervisor-api.ts'
 import { AdminApiError } from './errors.ts'
-import { AllowlistAddBody, AllowlistBody, AllowlistIdParams, AllowlistSchema, errors } from './schemas.ts'
+import { AllowlistAddBody, AllowlistBody, AllowlistIdParams, AllowlistSchema, errors, noContent } from './schemas.ts'
 
 export interface AllowlistRoutesOptions {
   supervisor: SupervisorApi
@@ -20,7 +19,14 @@ const tags = ['allowlist']
 export const allowlistRoutes: FastifyPluginAsyncZod<AllowlistRoutesOptions> = async (app, { supervisor }) => {
   app.get(
     '/allowlist',
-    { schema: { tags, summary: 'The allowlist file and the effective list', response: { 200: AllowlistSchema } } },
+    {
+      schema: {
+        tags,
+        operationId: 'getAllowlist',
+        summary: 'The allowlist file and the effective list',
+        response: { 200: AllowlistSchema },
+      },
+    },
     async () => supervisor.allowlist(),
   )
 
@@ -30,6 +36,7 @@ export const allowlistRoutes: FastifyPluginAsyncZod<AllowlistRoutesOptions> = as
       bodyLimit: ALLOWLIST_BODY_LIMIT_BYTES,
       schema: {
         tags,
+        operationId: 'replaceAllowlist',
         summary: 'Replace the allowlist; ids no longer on it are disconnected (not-allowed)',
         body: AllowlistBody,
         response: { 200: AllowlistSchema, ...errors(400, 401, 413) },
@@ -43,6 +50,7 @@ export const allowlistRoutes: FastifyPluginAsyncZod<AllowlistRoutesOptions> = as
     {
       schema: {
         tags,
+        operationId: 'addAllowlistId',
         summary: 'Add one node id (201; 200 if it was already there)',
         body: AllowlistAddBody,
         response: { 200: AllowlistSchema, 201: AllowlistSchema, ...errors(400, 401, 413) },
@@ -59,9 +67,10 @@ export const allowlistRoutes: FastifyPluginAsyncZod<AllowlistRoutesOptions> = as
     {
       schema: {
         tags,
+        operationId: 'removeAllowlistId',
         summary: 'Remove one node id; its sessions are closed with reason not-allowed',
         params: AllowlistIdParams,
-        response: { 204: z.null().describe('removed'), ...errors(400, 401, 404) },
+        response: { 204: noContent('removed'), ...errors(400, 401, 404) },
       },
     },
     async (req, reply) => {
@@ -77,6 +86,7 @@ export const allowlistRoutes: FastifyPluginAsyncZod<AllowlistRoutesOptions> = as
     {
       schema: {
         tags,
+        operationId: 'reloadAllowlist',
         summary: 'Re-read allowlist.json now (409 and the last good list kept if it is invalid)',
         response: { 200: AllowlistSchema, ...errors(401, 409) },
       },

@@ -12,7 +12,14 @@ const tags = ['cluster']
 export const clusterRoutes: FastifyPluginAsyncZod<ClusterRoutesOptions> = async (app, { supervisor }) => {
   app.get(
     '/healthz',
-    { schema: { tags, summary: 'Liveness', response: { 200: z.object({ status: z.literal('ok') }) } } },
+    {
+      schema: {
+        tags,
+        operationId: 'getHealth',
+        summary: 'Liveness',
+        response: { 200: z.object({ status: z.literal('ok') }) },
+      },
+    },
     async () => ({ status: 'ok' as const }),
   )
 
@@ -21,6 +28,7 @@ export const clusterRoutes: FastifyPluginAsyncZod<ClusterRoutesOptions> = async 
     {
       schema: {
         tags,
+        operationId: 'getReadiness',
         summary: 'Every node running and the configured topology fully connected',
         response: { 200: ReadinessSchema, 503: ReadinessSchema },
       },
@@ -36,6 +44,7 @@ export const clusterRoutes: FastifyPluginAsyncZod<ClusterRoutesOptions> = async 
     {
       schema: {
         tags,
+        operationId: 'listAllSessions',
         summary: "Every local node's sessions",
         response: { 200: z.array(SessionWithLocalSchema), ...errors(503) },
       },
@@ -48,6 +57,7 @@ export const clusterRoutes: FastifyPluginAsyncZod<ClusterRoutesOptions> = async 
     {
       schema: {
         tags,
+        operationId: 'getTopology',
         summary: 'Links, duplicates, asymmetric and missing pairs',
         response: { 200: TopologySchema, ...errors(503) },
       },

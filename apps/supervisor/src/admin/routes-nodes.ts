@@ -6,6 +6,7 @@ import {
   errors,
   NodeDetailSchema,
   NodeSummarySchema,
+  noContent,
   RefParams,
   SessionParams,
   SessionRowSchema,
@@ -37,7 +38,14 @@ export const nodeRoutes: FastifyPluginAsyncZod<NodeRoutesOptions> = async (app, 
 
   app.get(
     '/nodes',
-    { schema: { tags, summary: 'All local nodes', response: { 200: z.array(NodeSummarySchema) } } },
+    {
+      schema: {
+        tags,
+        operationId: 'listNodes',
+        summary: 'All local nodes',
+        response: { 200: z.array(NodeSummarySchema) },
+      },
+    },
     async () => supervisor.nodes(),
   )
 
@@ -46,6 +54,7 @@ export const nodeRoutes: FastifyPluginAsyncZod<NodeRoutesOptions> = async (app, 
     {
       schema: {
         tags,
+        operationId: 'getNode',
         summary: 'One node with its stats counters',
         params: RefParams,
         response: { 200: NodeDetailSchema, ...errors(400, 404, 503) },
@@ -59,6 +68,7 @@ export const nodeRoutes: FastifyPluginAsyncZod<NodeRoutesOptions> = async (app, 
     {
       schema: {
         tags,
+        operationId: 'listNodeSessions',
         summary: "The node's session table",
         params: RefParams,
         response: { 200: z.array(SessionRowSchema), ...errors(400, 404, 503) },
@@ -72,7 +82,8 @@ export const nodeRoutes: FastifyPluginAsyncZod<NodeRoutesOptions> = async (app, 
     {
       schema: {
         tags,
-        summary: 'Dial a peer from this node; resolves with the session',
+        operationId: 'dialPeer',
+        summary: 'Dial a peer from this node; resolves with the session (409/502 name how a failed dial ended)',
         params: RefParams,
         body: DialBody,
         response: { 201: SessionRowSchema, ...errors(400, 401, 404, 409, 413, 502, 503) },
@@ -89,9 +100,10 @@ export const nodeRoutes: FastifyPluginAsyncZod<NodeRoutesOptions> = async (app, 
     {
       schema: {
         tags,
+        operationId: 'closeSession',
         summary: 'Close one session (reason disconnect)',
         params: SessionParams,
-        response: { 204: z.null().describe('closed'), ...errors(400, 401, 404, 503) },
+        response: { 204: noContent('closed'), ...errors(400, 401, 404, 503) },
       },
     },
     async (req, reply) => {
@@ -106,9 +118,11 @@ export const nodeRoutes: FastifyPluginAsyncZod<NodeRoutesOptions> = async (app, 
       {
         schema: {
           tags,
+          operationId: `${action}Node`,
           summary: `${action[0]?.toUpperCase()}${action.slice(1)} the node's worker`,
           params: RefParams,
-          response: { 200: NodeSummarySchema, ...errors(400, 401, 404, 409, 503) },
+          // 502: a worker that fails to start (start, restart) is the node failing, not the request.
+          response: { 200: NodeSummarySchema, ...errors(400, 401, 404, 409, 502, 503) },
         },
       },
       async (req, reply) => {
@@ -125,6 +139,7 @@ export const nodeRoutes: FastifyPluginAsyncZod<NodeRoutesOptions> = async (app, 
       {
         schema: {
           tags: ['faults'],
+          operationId: 'crashNode',
           summary: 'Test only: kill the worker abruptly, as a crash would',
           params: RefParams,
           response: { 202: NodeSummarySchema, ...errors(400, 401, 404, 409, 503) },

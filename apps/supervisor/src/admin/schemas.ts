@@ -147,6 +147,12 @@ export const ErrorSchema = z.object({
   details: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
 })
 
+/**
+ * A 204: no body. `type: 'null'` is what makes @fastify/swagger leave `content` out (zod writes a
+ * nullable string enum for OpenAPI 3.0).
+ */
+export const noContent = (description: string) => z.null().meta({ type: 'null', description })
+
 export type ErrorStatus = 400 | 401 | 404 | 408 | 409 | 413 | 414 | 415 | 431 | 500 | 502 | 503
 
 /** Error responses a route documents, by status. */
