@@ -216,7 +216,8 @@ describe('permissioned mode through the admin API (real supervisor, real sockets
 
     const closed = once(out, 'session:close')
     const del = await api.inject({ method: 'DELETE', url: `/allowlist/${out.nodeId}`, headers: auth })
-    expect(del.statusCode).toBe(204)
+    expect(del.statusCode).toBe(200)
+    expect(del.json()).toMatchObject({ enabled: true, nodeIds: [] })
     const [close] = await closed
     expect(close).toMatchObject({ reason: 'not-allowed', byPeer: true })
     expect((await api.inject({ method: 'DELETE', url: `/allowlist/${out.nodeId}`, headers: auth })).statusCode).toBe(
@@ -296,6 +297,51 @@ describe('permissioned mode through the admin API (real supervisor, real sockets
     const detail = (await api.inject('/nodes/0')).json()
     expect(detail.identityConflicts).toBeGreaterThanOrEqual(1)
     expect(detail.stats.identityConflicts).toBeGreaterThanOrEqual(1)
+  })
+})
+
+describe('allowlist routes: the state is explicit in every change', () => {
+  const id = 'e'.repeat(64)
+  const other = 'f'.repeat(64)
+
+  it('POST/DELETE on a disabled list answer enabled:false with a warning; once enabled, no warning', async () => {
+    const api = await app(supervisor())
+    const send = (method: 'POST' | 'PUT' | 'DELETE', url: string, payload?: object) =>
+      api.inject({ method, url, headers: auth, payload })
+
+    // A fresh cluster has no allowlist file: adding a member does not close the network.
+    const added = await send('POST', '/allowlist', { nodeId: id })
+    expect(added.statusCode).toBe(201)
+    expect(added.json()).toMatchObject({ enabled: false, nodeIds: [id], effective: null })
+    expect(added.json().warning).toMatch(/allowlist is disabled: its 1 id is not enforced/)
+    expect(added.json().warning).toMatch(/"enabled": true/)
+    const again = await send('POST', '/allowlist', { nodeId: id })
+    expect(again.statusCode).toBe(200)
+    expect(again.json().warning).toMatch(/disabled/)
+
+    // Removing from a disabled list does not cut the peer off either: said so, with the state.
+    const removed = await send('DELETE', `/allowlist/${id}`)
+    expect(removed.statusCode).toBe(200)
+    expect(removed.json()).toMatchObject({ enabled: false, nodeIds: [], effective: null })
+    expect(removed.json().warning).toMatch(/allowlist is disabled: its 0 ids are not enforced/)
+
+    // PUT says what it wants; only a disabled list that still holds ids is worth a warning.
+    const open = await send('PUT', '/allowlist', { enabled: false, nodeIds: [] })
+    expect(open.json()).toEqual({ enabled: false, nodeIds: [], effective: null })
+    const parked = await send('PUT', '/allowlist', { enabled: false, nodeIds: [id, other] })
+    expect(parked.json().warning).toMatch(/its 2 ids are not enforced/)
+
+    const enforced = await send('PUT', '/allowlist', { enabled: true, nodeIds: [id] })
+    expect(enforced.json()).toMatchObject({ enabled: true, nodeIds: [id] })
+    expect(enforced.json()).not.toHaveProperty('warning')
+    const add = await send('POST', '/allowlist', { nodeId: other })
+    expect(add.json()).not.toHaveProperty('warning')
+    expect(add.json().effective).toEqual(expect.arrayContaining([id, other]))
+    const del = await send('DELETE', `/allowlist/${other}`)
+    expect(del.statusCode).toBe(200)
+    expect(del.json()).toMatchObject({ enabled: true, nodeIds: [id] })
+    expect(del.json()).not.toHaveProperty('warning')
+    expect((await api.inject('/allowlist')).json()).not.toHaveProperty('warning')
   })
 })
 

@@ -128,6 +128,14 @@ export const AllowlistSchema = z.object({
     .describe("what the nodes enforce: nodeIds plus this supervisor's own nodes; null when disabled"),
 })
 
+/** What a change answers: the state after it, and a warning while that state is not enforced. */
+export const AllowlistChangeSchema = AllowlistSchema.extend({
+  warning: z
+    .string()
+    .optional()
+    .describe('present while the list is disabled: its ids are not enforced and the network is open'),
+})
+
 export const AllowlistBody = z.strictObject({
   enabled: z.boolean(),
   nodeIds: z.array(memberId).max(MAX_ALLOWLIST_IDS),
