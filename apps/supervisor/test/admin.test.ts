@@ -3,7 +3,7 @@ import { get as httpGet } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { SessionRow } from '@peerhouse/node'
+import type { NodeStats, SessionRow } from '@peerhouse/node'
 import type { FastifyInstance } from 'fastify'
 import { pino } from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -18,7 +18,7 @@ import {
   type SupervisorEvent,
   type TopologyReport,
 } from '../src/supervisor-api.ts'
-import { ID, row, StubSupervisor, sid, UNKNOWN_ID } from './admin-stub.ts'
+import { ID, row, StubSupervisor, sid, stats, UNKNOWN_ID } from './admin-stub.ts'
 
 const apps: FastifyInstance[] = []
 afterEach(async () => {
@@ -458,6 +458,31 @@ describe('admin API: metrics', () => {
     expect(after).not.toContain(`peerhouse_handshakes_total{node_id="${b}"`)
     expect(after).toContain(`peerhouse_node_restarts_total{node_id="${ID[2]}"} 1`)
     expect(after).toContain('peerhouse_supervisor_restarts_total 1')
+  })
+
+  it('identity conflicts count only proven ones; unproven claims, evicted sessions and slow readers have their own counters', async () => {
+    const { app, supervisor } = await setup()
+    const counters = { identityConflicts: 2, identityClaimsUnproven: 1000, sessionsEvicted: 3, slowReaders: 1 }
+    supervisor.allStats = async () => [
+      { ...stats(), ...counters },
+      // A worker built before the counters existed: they read as 0, the scrape still works.
+      (({ identityConflicts: _, ...rest }) => rest)(stats()) as NodeStats,
+      null,
+    ]
+    const res = await app.inject('/metrics')
+    expect(res.statusCode).toBe(200)
+    const [a, b] = [ID[0], ID[1]]
+    for (const [name, value] of [
+      ['peerhouse_identity_conflicts_total', 2],
+      ['peerhouse_identity_claims_unproven_total', 1000],
+      ['peerhouse_sessions_evicted_total', 3],
+      ['peerhouse_slow_readers_total', 1],
+    ] as const) {
+      expect(res.body).toContain(`# TYPE ${name} counter`)
+      expect(res.body).toContain(`${name}{node_id="${a}"} ${value}`)
+      expect(res.body).toContain(`${name}{node_id="${b}"} 0`)
+    }
+    expect(res.body).toMatch(/# HELP peerhouse_identity_conflicts_total .*proved/)
   })
 
   it('each app has its own registry, so two apps in one process both scrape', async () => {

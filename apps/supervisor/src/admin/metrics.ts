@@ -11,6 +11,12 @@ interface Snapshot {
   sessions: SessionWithLocal[]
 }
 
+/** A counter of the node's stats; 0 when a worker predates it (the counters are added in issue 9). */
+function stat(stats: NodeStats, key: string): number {
+  const value = (stats as unknown as Record<string, unknown>)[key]
+  return typeof value === 'number' ? value : 0
+}
+
 /**
  * A Registry of its own (never prom-client's global one, so several apps can live in one process)
  * whose values are read from the supervisor at scrape time.
@@ -75,11 +81,30 @@ export function createMetricsRegistry(supervisor: SupervisorApi, sse?: SseStats)
   })
   for (const [name, help, key] of [
     ['peerhouse_not_allowed_total', 'Peers refused after the key proof (not on the allowlist)', 'notAllowed'],
-    ['peerhouse_identity_conflicts_total', 'Another process seen with one node id (a copied key)', 'identityConflicts'],
+    [
+      'peerhouse_identity_conflicts_total',
+      'Another process seen with one node id (a copied key), proved: the other side proved the key',
+      'identityConflicts',
+    ],
+    [
+      'peerhouse_identity_claims_unproven_total',
+      'Claims of a conflict nobody proved (a HELLO with our key, a plaintext identity-conflict CLOSE): forgeable, not an alarm',
+      'identityClaimsUnproven',
+    ],
     [
       'peerhouse_handshakes_evicted_total',
       'Silent inbound handshakes evicted or refused at the handshake cap',
       'handshakesEvicted',
+    ],
+    [
+      'peerhouse_sessions_evicted_total',
+      'Sessions of strangers evicted to make room for configured or allowlisted peers',
+      'sessionsEvicted',
+    ],
+    [
+      'peerhouse_slow_readers_total',
+      'Sessions closed with reason slow-reader: the peer stopped reading and its queue reached the bound',
+      'slowReaders',
     ],
   ] as const) {
     new Counter({
@@ -90,7 +115,8 @@ export function createMetricsRegistry(supervisor: SupervisorApi, sse?: SseStats)
       async collect() {
         const s = await snapshot()
         this.reset()
-        for (const { node, stats } of perNode(s)) if (stats !== null) this.inc({ node_id: node.nodeId }, stats[key])
+        for (const { node, stats } of perNode(s))
+          if (stats !== null) this.inc({ node_id: node.nodeId }, stat(stats, key))
       },
     })
   }
