@@ -263,7 +263,9 @@ describe('handshake refusals', () => {
       const error = next(node, 'handshake:error')
       const conn = peer.dial(node.address)
       const [event] = await error
-      expect(event).toMatchObject({ reason: 'bad-signature', byPeer: false, remoteNodeId: peer.nodeId })
+      // The key never proved itself: the id is reported as what the HELLO claimed, not as the peer's.
+      expect(event).toMatchObject({ reason: 'bad-signature', byPeer: false, claimedNodeId: peer.nodeId })
+      expect(event.remoteNodeId).toBeUndefined()
       await reached(conn, 'closed')
       expect(conn.received).toEqual([{ reason: REASON['bad-signature'], winner: null }])
       // The doc peer had verified the Node's AUTH, so this was the plaintext CLOSE that follows an AUTH (§5.1).

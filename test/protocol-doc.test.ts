@@ -7,6 +7,7 @@ import { createHash, createPrivateKey, createPublicKey, diffieHellman, hkdfSync,
 import { readFileSync } from 'node:fs'
 import {
   authMessage,
+  CLOSE_REASONS,
   compareBytes,
   DEDUP_RULE_ID,
   encodeAuth,
@@ -316,3 +317,47 @@ function plaintextOf(name: MessageType, what: string): Uint8Array {
     'hex',
   )
 }
+
+// --- §9 and §7.2: every close reason, its code and its close path -------------------------------
+
+/** Rows of the Markdown table that follows `heading` (up to the next blank line after it). */
+function tableAfter(heading: string): string[][] {
+  const at = doc.indexOf(heading)
+  if (at < 0) throw new Error(`docs/PROTOCOL.md: cannot find "${heading}"`)
+  const lines = doc.slice(at).split('\n')
+  const start = lines.findIndex((l) => l.startsWith('|'))
+  const table: string[][] = []
+  for (const line of lines.slice(start)) {
+    if (!line.startsWith('|')) break
+    if (/^\|[\s|:-]+\|$/.test(line)) continue
+    table.push(
+      line
+        .slice(1, -1)
+        .split('|')
+        .map((c) => c.trim()),
+    )
+  }
+  return table.slice(1) // the header row
+}
+
+describe('docs/PROTOCOL.md close reasons', () => {
+  it('§9 lists every close reason of the code with its code, and nothing else', () => {
+    const listed = tableAfter('## 9. Close reasons').map(([code, name]) => [Number(code), spans(name ?? '')[0]])
+    expect(Object.fromEntries(listed.map(([code, name]) => [name, code]))).toEqual(CLOSE_REASONS)
+  })
+
+  it('§7.2 says which close path every locally decided reason takes', () => {
+    const paths = tableAfter('**Which close takes which path.**')
+    expect(paths.map((r) => r[0])).toEqual([
+      '**drain** (steps 1–6 above)',
+      '**flush, then destroy**',
+      '**abort** _(reference)_',
+    ])
+    const named = new Set(paths.flatMap((r) => spans(r[3] ?? '')))
+    // Never decided locally: only recorded for what the peer or the socket did (§7.4).
+    const notLocal = new Set(['connection-lost'])
+    const missing = Object.keys(CLOSE_REASONS).filter((r) => !named.has(r) && !notLocal.has(r))
+    // The mismatches are named as a group in the row for protocol violations.
+    expect(missing.filter((r) => !r.endsWith('-mismatch'))).toEqual([])
+  })
+})

@@ -129,7 +129,10 @@ export class DocConn extends EventEmitter<ConnEvents> {
         () => body[0] === TYPE.hello && body.length >= HELLO_FIXED && body.subarray(1, 5).equals(MAGIC),
         'protocol-error',
       ],
-      [() => role <= 1 && n >= 1 && n <= 64 && body.length === HELLO_FIXED + n && wire.isUtf8(net), 'protocol-error'],
+      [
+        () => role <= 1 && n >= 1 && n <= 64 && body.length === HELLO_FIXED + n && wire.isPrintableAscii(net),
+        'protocol-error',
+      ],
       [() => version === 1, 'version-mismatch'],
       [() => net.equals(wire.ascii(this.peer.networkId)), 'network-mismatch'],
       [() => rule === 1, 'rule-mismatch'],

@@ -12,6 +12,7 @@ export const REASON = {
   shutdown: 1, duplicate: 2, stale: 3, self: 4, 'wrong-node': 5, 'network-mismatch': 6, 'version-mismatch': 7,
   'rule-mismatch': 8, 'bad-signature': 9, 'handshake-timeout': 10, 'protocol-error': 11, 'frame-too-large': 12,
   'decrypt-failed': 13, 'keepalive-timeout': 14, disconnect: 15, 'confirm-timeout': 16, 'connection-lost': 17,
+  'not-allowed': 18, 'identity-conflict': 19, overloaded: 20, 'slow-reader': 21,
 } as const
 export type Reason = keyof typeof REASON
 
@@ -29,8 +30,8 @@ export const ascii = (text: string) => Buffer.from(text, 'ascii')
 export const sha256 = (...parts: Uint8Array[]) => crypto.createHash('sha256').update(Buffer.concat(parts)).digest()
 export const u32 = (n: number) => Buffer.from([n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff])
 export const frame = (body: Buffer) => Buffer.concat([u32(body.length), body])
-/** True if `bytes` is valid UTF-8 (invalid sequences would not survive the round trip). */
-export const isUtf8 = (bytes: Buffer) => Buffer.from(bytes.toString('utf8'), 'utf8').equals(bytes)
+/** §5.2 check 7: every network id byte is printable ASCII, 0x21-0x7E. */
+export const isPrintableAscii = (bytes: Buffer) => bytes.every((b) => b >= 0x21 && b <= 0x7e)
 export const b64url = (text: string | undefined) => Buffer.from(text ?? '', 'base64url')
 /** §5.4: m = "peerhouse/1 auth" ‖ u8(signer role) ‖ th. */
 export const authMessage = (role: number, th: Buffer) => Buffer.concat([ascii('peerhouse/1 auth'), Buffer.of(role), th])
@@ -149,5 +150,5 @@ export const encodeClose = (reason: number, winner?: string) =>
 export function decodeClose(body: Buffer): Close {
   const code = body[1] ?? 0
   const winner = body.subarray(2).every((byte) => byte === 0) ? null : body.subarray(2).toString('hex')
-  return { reason: code >= 1 && code <= 17 ? code : REASON['protocol-error'], winner }
+  return { reason: code >= 1 && code <= 21 ? code : REASON['protocol-error'], winner }
 }

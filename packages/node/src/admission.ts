@@ -23,6 +23,11 @@ export class Allowlist {
     this.#ids = next
   }
 
+  /** Permissioned mode is on. */
+  get enabled(): boolean {
+    return this.#ids !== null
+  }
+
   allows(nodeId: string): boolean {
     return this.#ids === null || this.#ids.has(nodeId)
   }
@@ -33,25 +38,51 @@ export class Allowlist {
 }
 
 export interface AdmissionFacts {
+  /** The key the peer proved is this node's own: a second process holds our key. */
+  readonly twin: boolean
   readonly allowed: boolean
   readonly remoteIncarnation: bigint
   /** Remote incarnations of the live sessions already held with this node id. */
   readonly liveIncarnations: readonly bigint[]
-  /** Remote nodes this node holds sessions with now. */
-  readonly sessionCount: number
+  /** Connections filed under this node id (any state), this one included. */
+  readonly connectionsOfPeer: number
+  readonly maxConnectionsPerPeer: number
+  /** Configured, allowlisted, or dialed by us: never refused for capacity. */
+  readonly protected: boolean
+  /** Sessions past the key proof besides this one. */
+  readonly otherSessions: number
   readonly maxSessions: number
 }
 
+export type AdmissionVerdict =
+  | {
+      readonly admit: true /** At the cap: close the newest stranger session to make room. */
+      readonly evictStranger: boolean
+    }
+  | {
+      readonly admit: false
+      readonly reason: CloseReason
+      readonly why: 'twin' | 'not-allowed' | 'older-copy' | 'peer-limit' | 'capacity'
+    }
+
 /**
- * After the key proof, before READY (PROTOCOL.md §5.9): membership, then identity, then
+ * After the key proof, before READY (PROTOCOL.md §5.9): identity, membership, per-peer bound,
  * capacity. A lower incarnation while a newer one of the same id is alive is not a restart
- * (restarts only go up): it is a second process holding a copied key.
+ * (restarts only go up): it is a second process holding a copied key. Capacity goes to the peers
+ * this node chose first (PRIOR-ART.md, lesson 8): a protected peer at the cap is admitted and a
+ * stranger makes room; a stranger at the cap is refused.
  */
-export function admissionVerdict(f: AdmissionFacts): CloseReason | undefined {
-  if (!f.allowed) return 'not-allowed'
-  if (f.liveIncarnations.some((inc) => inc > f.remoteIncarnation)) return 'identity-conflict'
-  if (f.liveIncarnations.length === 0 && f.sessionCount >= f.maxSessions) return 'overloaded'
-  return undefined
+export function admissionVerdict(f: AdmissionFacts): AdmissionVerdict {
+  if (f.twin) return { admit: false, reason: 'identity-conflict', why: 'twin' }
+  if (!f.allowed) return { admit: false, reason: 'not-allowed', why: 'not-allowed' }
+  if (f.liveIncarnations.some((inc) => inc > f.remoteIncarnation)) {
+    return { admit: false, reason: 'identity-conflict', why: 'older-copy' }
+  }
+  if (f.connectionsOfPeer > f.maxConnectionsPerPeer) return { admit: false, reason: 'overloaded', why: 'peer-limit' }
+  const full = f.otherSessions >= f.maxSessions
+  if (!full) return { admit: true, evictStranger: false }
+  if (f.protected) return { admit: true, evictStranger: true }
+  return { admit: false, reason: 'overloaded', why: 'capacity' }
 }
 
 export function emptyStats(): NodeStats {
@@ -67,8 +98,12 @@ export function emptyStats(): NodeStats {
     selfConnects: 0,
     notAllowed: 0,
     identityConflicts: 0,
+    identityClaimsUnproven: 0,
     handshakesEvicted: 0,
     sessionsRefused: 0,
+    sessionsEvicted: 0,
+    peerLimitRefused: 0,
+    slowReaders: 0,
     duplicatesAvoided: 0,
     dedupDisagreements: 0,
     messagesIn: 0,

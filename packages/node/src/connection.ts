@@ -13,6 +13,7 @@ import {
   PeerhouseError,
   SessionCipher,
 } from '@peerhouse/protocol'
+import type { Clock, Timer } from './clock.ts'
 
 export type Direction = 'inbound' | 'outbound'
 /**
@@ -27,11 +28,14 @@ export interface CloseInfo {
   readonly winner?: string
   /** True when the peer sent the CLOSE (or vanished); false when this node decided. */
   readonly byPeer: boolean
+  /** The peer's CLOSE came encrypted under the session keys: a proven peer said it. False for a plaintext CLOSE, a FIN or an error. */
+  readonly authenticated?: boolean
   readonly error?: PeerhouseError
 }
 
 /** What a Connection tells its node. Calls happen synchronously from socket events. */
 export interface ConnectionOwner {
+  /** The peer's HELLO passed every check: its node id is known, not yet proven. */
   onRemoteKnown(conn: Connection): void
   /** After the key proof, before READY: a close reason refuses the peer (allowlist, limits). */
   admit(conn: Connection): CloseReason | undefined
@@ -45,17 +49,31 @@ export interface ConnectionOwner {
 export interface ConnectionInit {
   socket: Socket
   direction: Direction
+  /** Outbound: the node id we dialed (the address's id). */
+  dialedId?: string
   handshake: Handshake
   owner: ConnectionOwner
+  clock: Clock
   /** Deadline for handshake + READY. */
   setupTimeoutMs: number
+  /** Inbound: deadline for the dialer's HELLO (at most setupTimeoutMs). */
+  helloTimeoutMs: number
   /** After a graceful end, how long to wait for the peer's FIN before destroying. */
   drainTimeoutMs: number
+  /** Bytes queued for the peer, every frame counted, before send() refuses and reading pauses. */
+  maxWriteBufferBytes: number
 }
 
 const PING_BYTES = 8
 /** A plaintext CLOSE body: type, reason, 16-byte winner. */
 const PLAIN_CLOSE_BYTES = 18
+/**
+ * A PONG is written only while less than this is queued for the peer; past it only the latest
+ * one is kept and written on drain. A peer that sends PINGs and never reads so costs a bounded
+ * queue (~2,300 frames), not one write per PING: per-write overhead, not bytes, is what grew a
+ * node by 600 MB for 85 MB of PINGs.
+ */
+const CONTROL_QUEUE_BYTES = 64 * 1024
 
 /**
  * One TCP connection: drives the pure Handshake over the socket, then carries encrypted frames.
@@ -65,22 +83,39 @@ const PLAIN_CLOSE_BYTES = 18
 export class Connection {
   readonly socket: Socket
   readonly direction: Direction
+  /** Outbound: the node id we dialed; the handshake refuses any other (`wrong-node`). */
+  readonly dialedId?: string
+  /** Wall time at creation, for the session row's openedAt. */
   readonly createdAt = Date.now()
-  /** performance.now() at creation, for durations. */
-  readonly startedAt = performance.now()
+  /** clock.now() at creation, for durations. */
+  readonly startedAt: number
   readonly #owner: ConnectionOwner
   readonly #handshake: Handshake
+  readonly #clock: Clock
   readonly #decoder = new FrameDecoder(MAX_HANDSHAKE_FRAME_BODY)
   readonly #drainTimeoutMs: number
+  readonly #setupTimeoutMs: number
+  readonly #maxQueue: number
   #cipher?: SessionCipher
-  #timer?: NodeJS.Timeout
+  #timer?: Timer
   #state: ConnectionState = 'handshake'
   #session?: HandshakeResult
   #closeInfo?: CloseInfo
   #pingId = 0n
   #pingSentAt = 0
+  #helloSent = false
+  #confirmed = false
+  /** A PONG payload owed to the peer while its queue is over CONTROL_QUEUE_BYTES. */
+  #owedPong?: Uint8Array
+  /** Reading is paused because the peer's queue is full. */
+  #paused = false
+  /** Flushed bytes (bytesOut − queued) at the last stall check, and since when they stood still. */
+  #flushedAtCheck = -1
+  #stillSince = 0
   openedAt?: number
-  lastReceivedAt = Date.now()
+  lastReceivedAt: number
+  /** bytesIn at the keepalive's previous tick (keepalive.ts). */
+  bytesInAtTick = 0
   rttMs: number | null = null
   bytesIn = 0
   bytesOut = 0
@@ -92,23 +127,31 @@ export class Connection {
   constructor(init: ConnectionInit) {
     this.socket = init.socket
     this.direction = init.direction
+    this.dialedId = init.dialedId
     this.#owner = init.owner
     this.#handshake = init.handshake
+    this.#clock = init.clock
     this.#drainTimeoutMs = init.drainTimeoutMs
+    this.#setupTimeoutMs = init.setupTimeoutMs
+    this.#maxQueue = init.maxWriteBufferBytes
+    this.startedAt = init.clock.now()
+    this.lastReceivedAt = this.startedAt
     this.remoteAddress = `${init.socket.remoteAddress}:${init.socket.remotePort}`
     this.localAddress = `${init.socket.localAddress}:${init.socket.localPort}`
     init.socket.setNoDelay(true)
-    this.#timer = setTimeout(() => this.#onSetupTimeout(), init.setupTimeoutMs)
+    // A real dialer sends HELLO on connect, so an inbound connection gets a short first stage: a
+    // stalled stranger frees its slot after helloTimeoutMs, not after the whole setup deadline.
+    const firstStage = init.direction === 'inbound' ? Math.min(init.helloTimeoutMs, init.setupTimeoutMs) : undefined
+    this.#arm(firstStage ?? init.setupTimeoutMs)
     init.socket.on('data', (chunk: Buffer) => this.#onData(chunk))
     init.socket.on('end', () => this.#onEnd())
     init.socket.on('error', (error) => this.#onSocketError(error))
     init.socket.on('close', () => this.#onSocketClose())
+    init.socket.on('drain', () => this.#onDrain())
     // The dialer speaks first; the listener answers the dialer's HELLO with HELLO + AUTH, so a
     // connection that never speaks costs it no key generation and no write.
     if (init.direction === 'outbound') this.#sendHello()
   }
-
-  #helloSent = false
 
   #sendHello(): void {
     if (this.#helloSent) return
@@ -120,11 +163,12 @@ export class Connection {
     return this.#state
   }
 
-  /** Set once the handshake completed. */
+  /** Set once the peer's AUTH verified: from then on its node id is proven. */
   get session(): HandshakeResult | undefined {
     return this.#session
   }
 
+  /** The proven id once the handshake completed; before that, what the peer's HELLO claimed. */
   get remoteNodeId(): string | undefined {
     return this.#session?.remoteNodeId ?? this.#handshake.remoteNodeId
   }
@@ -133,8 +177,6 @@ export class Connection {
   get confirmed(): boolean {
     return this.#confirmed
   }
-
-  #confirmed = false
 
   /** The handshake completed and the peer was admitted (READY sent). */
   get wasEstablished(): boolean {
@@ -150,12 +192,26 @@ export class Connection {
     return this.#state === 'established' || this.#state === 'open'
   }
 
-  /** Encrypts and writes one application message. Throws if the session is not usable. */
+  /** Bytes written but not yet taken by the kernel: what the peer has not read yet, beyond TCP's buffers. */
+  get queuedBytes(): number {
+    return this.socket.writableLength
+  }
+
+  /**
+   * Encrypts and writes one application message. Throws ERR_SESSION_CLOSED if the session is not
+   * usable, ERR_BACKPRESSURE (nothing queued) if the peer's queue is full.
+   */
   send(payload: Uint8Array): boolean {
     if (!this.usable || this.#cipher === undefined) {
       throw new PeerhouseError(
         'ERR_SESSION_CLOSED',
         `session ${this.#session?.sessionId ?? '(handshake)'} is ${this.#state}`,
+      )
+    }
+    if (this.queuedBytes >= this.#maxQueue) {
+      throw new PeerhouseError(
+        'ERR_BACKPRESSURE',
+        `${this.queuedBytes} bytes already queued to ${this.#session?.remoteNodeId} (limit ${this.#maxQueue}); wait for it to read`,
       )
     }
     const frame = this.#cipher.seal(MESSAGE_TYPES.message, payload)
@@ -167,15 +223,31 @@ export class Connection {
     if (!this.usable || this.#cipher === undefined) return
     const body = Buffer.alloc(PING_BYTES)
     body.writeBigUInt64BE(++this.#pingId)
-    this.#pingSentAt = performance.now()
+    this.#pingSentAt = this.#clock.now()
     this.#write(this.#cipher.seal(MESSAGE_TYPES.ping, body))
+  }
+
+  /**
+   * True when bytes are queued for the peer and none of them left for `ms`: the peer stopped
+   * reading. Called on keepalive ticks; progress is bytes taken by the kernel.
+   */
+  writeStalled(ms: number): boolean {
+    const now = this.#clock.now()
+    const flushed = this.bytesOut - this.queuedBytes
+    if (this.queuedBytes === 0 || flushed !== this.#flushedAtCheck) {
+      this.#flushedAtCheck = flushed
+      this.#stillSince = now
+      return false
+    }
+    return now - this.#stillSince >= ms
   }
 
   /**
    * Graceful close: no new messages from now on, a CLOSE frame tells the peer why, then FIN.
    * Frames still in flight in both directions are delivered before the socket is destroyed.
+   * `noDrain`: the peer is presumed gone (keepalive), so the socket goes once the CLOSE is flushed.
    */
-  close(reason: CloseReason, opts: { winner?: string; error?: PeerhouseError } = {}): void {
+  close(reason: CloseReason, opts: { winner?: string; error?: PeerhouseError; noDrain?: boolean } = {}): void {
     if (this.#state === 'closing' || this.#state === 'closed') return
     this.#beginClosing({ reason, winner: opts.winner, byPeer: false, error: opts.error })
     if (!this.socket.destroyed && this.socket.writable) {
@@ -185,7 +257,7 @@ export class Connection {
       this.#write(frame)
       this.socket.end()
       // Before READY there are no messages to drain: once our CLOSE is out, the socket goes.
-      if (!this.wasEstablished) this.socket.once('finish', () => this.socket.destroy())
+      if (!this.wasEstablished || opts.noDrain === true) this.socket.once('finish', () => this.socket.destroy())
     }
   }
 
@@ -198,8 +270,8 @@ export class Connection {
   #beginClosing(info: CloseInfo): void {
     this.#state = 'closing'
     this.#closeInfo = info
-    this.#clearTimer()
-    this.#timer = setTimeout(() => this.socket.destroy(), this.#drainTimeoutMs)
+    this.#owedPong = undefined
+    this.#arm(this.#drainTimeoutMs, () => this.socket.destroy())
     this.#owner.onClosing(this)
   }
 
@@ -211,7 +283,7 @@ export class Connection {
   #onData(chunk: Buffer): void {
     if (this.#state === 'closed') return
     this.bytesIn += chunk.length
-    this.lastReceivedAt = Date.now()
+    this.lastReceivedAt = this.#clock.now()
     this.#decoder.push(chunk)
     // Everything written while this chunk is handled leaves in one writev: the listener's HELLO +
     // AUTH, the dialer's AUTH + READY (when the listener's HELLO and AUTH came together), the
@@ -234,24 +306,43 @@ export class Connection {
     } finally {
       this.socket.uncork()
     }
+    // Real backpressure: while the peer does not read what we queued for it, we stop reading what
+    // it sends (TCP then slows it down); 'drain' resumes.
+    if (!this.#paused && this.queuedBytes >= this.#maxQueue && !this.socket.destroyed) {
+      this.#paused = true
+      this.socket.pause()
+    }
+  }
+
+  #onDrain(): void {
+    const owed = this.#owedPong
+    if (owed !== undefined && this.usable && this.#cipher !== undefined) {
+      this.#owedPong = undefined
+      this.#write(this.#cipher.seal(MESSAGE_TYPES.pong, owed))
+    }
+    if (this.#paused && this.queuedBytes < this.#maxQueue) {
+      this.#paused = false
+      this.socket.resume()
+    }
   }
 
   #onHandshakeFrame(body: Uint8Array): void {
     if (this.#state === 'closing') {
       // Only a CLOSE still matters once we are leaving; the rest is ignored.
-      if (body[0] === MESSAGE_TYPES.close) this.#onPeerClose(decodeClose(body))
+      if (body[0] === MESSAGE_TYPES.close) this.#onPeerClose(decodeClose(body), false)
       return
     }
     const step = this.#handshake.receive(body)
     if (step.kind === 'send') {
       this.#sendHello()
       this.#write(step.frame)
+      this.#helloArrived()
       this.#owner.onRemoteKnown(this)
     } else if (step.kind === 'refuse') {
       this.#owner.onRemoteKnown(this)
       this.close(step.reason)
     } else if (step.kind === 'closed') {
-      this.#onPeerClose(step.close)
+      this.#onPeerClose(step.close, false)
     } else {
       this.#session = step.result
       this.#cipher = new SessionCipher(step.result.sendKey, step.result.recvKey)
@@ -269,18 +360,26 @@ export class Connection {
     }
   }
 
+  /** Inbound: the dialer's HELLO is in, so the rest of the setup deadline applies from now on. */
+  #helloArrived(): void {
+    if (this.direction !== 'inbound') return
+    const left = this.#setupTimeoutMs - (this.#clock.now() - this.startedAt)
+    this.#arm(Math.max(0, left))
+  }
+
   #onSessionFrame(header: Uint8Array, body: Uint8Array): void {
     if (!this.#confirmed && body.length === PLAIN_CLOSE_BYTES && body[0] === MESSAGE_TYPES.close) {
       // The peer failed after its AUTH but before it had keys, so its CLOSE is plaintext. Before
-      // the peer's READY no valid encrypted frame is 18 bytes (READY is 17), so this is unambiguous.
-      this.#onPeerClose(decodeClose(body))
+      // the peer's READY no valid encrypted frame is 18 bytes (READY is 17, CLOSE 34), so this is
+      // unambiguous.
+      this.#onPeerClose(decodeClose(body), false)
       return
     }
     const { type, payload } = (this.#cipher as SessionCipher).open(header, body)
     if (!this.wasEstablished) {
       // We refused this peer at admission (allowlist, identity, capacity): its frames are never
       // delivered, whatever it sends while we close.
-      if (type === MESSAGE_TYPES.close) this.#onPeerClose(decodeClose(Uint8Array.of(type, ...payload)))
+      if (type === MESSAGE_TYPES.close) this.#onPeerClose(decodeClose(Uint8Array.of(type, ...payload)), true)
       return
     }
     if (!this.#confirmed && type !== MESSAGE_TYPES.ready && type !== MESSAGE_TYPES.close) {
@@ -299,18 +398,22 @@ export class Connection {
       }
       this.#state = 'open'
       this.#confirmed = true
-      this.#clearTimer()
+      this.#disarm()
       this.#owner.onConfirmed(this)
     } else if (type === MESSAGE_TYPES.ping) {
       if (payload.length !== PING_BYTES) throw new PeerhouseError('ERR_MALFORMED_FRAME', 'PING payload is not 8 bytes')
-      if (this.usable) this.#write((this.#cipher as SessionCipher).seal(MESSAGE_TYPES.pong, payload))
+      if (!this.usable) return
+      // Past the control threshold only the latest PONG is kept (the pinger matches only its
+      // latest id anyway), so a PING flood from a peer that does not read costs O(1).
+      if (this.queuedBytes >= CONTROL_QUEUE_BYTES) this.#owedPong = payload
+      else this.#write((this.#cipher as SessionCipher).seal(MESSAGE_TYPES.pong, payload))
     } else if (type === MESSAGE_TYPES.pong) {
       if (payload.length !== PING_BYTES) throw new PeerhouseError('ERR_MALFORMED_FRAME', 'PONG payload is not 8 bytes')
       if (Buffer.from(payload).readBigUInt64BE() === this.#pingId) {
-        this.rttMs = Math.round((performance.now() - this.#pingSentAt) * 1000) / 1000
+        this.rttMs = Math.round((this.#clock.now() - this.#pingSentAt) * 1000) / 1000
       }
     } else if (type === MESSAGE_TYPES.close) {
-      this.#onPeerClose(decodeClose(Uint8Array.of(type, ...payload)))
+      this.#onPeerClose(decodeClose(Uint8Array.of(type, ...payload)), true)
     } else {
       throw new PeerhouseError(
         'ERR_UNEXPECTED_MESSAGE',
@@ -319,9 +422,9 @@ export class Connection {
     }
   }
 
-  #onPeerClose(close: { reason: CloseReason; winner?: string }): void {
+  #onPeerClose(close: { reason: CloseReason; winner?: string }, authenticated: boolean): void {
     if (this.#state === 'closing') return
-    this.#beginClosing({ reason: close.reason, winner: close.winner, byPeer: true })
+    this.#beginClosing({ reason: close.reason, winner: close.winner, byPeer: true, authenticated })
     // Our writes so far are flushed before the FIN; the peer keeps reading until it sees it.
     this.socket.end()
   }
@@ -339,7 +442,6 @@ export class Connection {
   }
 
   #onSetupTimeout(): void {
-    this.#timer = undefined
     if (this.#state === 'handshake') this.close('handshake-timeout')
     else if (this.#state === 'established') this.close('confirm-timeout')
   }
@@ -362,13 +464,22 @@ export class Connection {
   #onSocketClose(): void {
     if (this.#state === 'closed') return
     if (this.#state !== 'closing') this.#beginClosing({ reason: 'connection-lost', byPeer: true })
-    this.#clearTimer()
+    this.#disarm()
     this.#state = 'closed'
     this.#owner.onClosed(this)
   }
 
-  #clearTimer(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer)
+  /** One timer per connection: the setup deadline (its stage), then the drain deadline. */
+  #arm(ms: number, fn: () => void = () => this.#onSetupTimeout()): void {
+    this.#timer?.cancel()
+    this.#timer = this.#clock.setTimeout(() => {
+      this.#timer = undefined
+      fn()
+    }, ms)
+  }
+
+  #disarm(): void {
+    this.#timer?.cancel()
     this.#timer = undefined
   }
 }

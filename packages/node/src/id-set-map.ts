@@ -38,6 +38,11 @@ export class IdSetMap<T> {
     return this.#map.get(id) ?? EMPTY
   }
 
+  /** How many values are filed under `id`. */
+  sizeOf(id: string): number {
+    return this.#map.get(id)?.size ?? 0
+  }
+
   /** Values under all ids. */
   get count(): number {
     return this.#count

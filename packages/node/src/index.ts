@@ -4,6 +4,7 @@
  */
 
 export { emptyStats } from './admission.ts'
+export { type Clock, realClock, type Timer } from './clock.ts'
 export type { CloseInfo, ConnectionState, Direction } from './connection.ts'
 export {
   INCARNATION_FILE_NAME,
@@ -15,6 +16,7 @@ export {
 export { Node } from './node.ts'
 export type { NodeInit } from './options.ts'
 export type {
+  AddPeersResult,
   DuplicateEvent,
   HandshakeErrorEvent,
   IdentityConflictEvent,

@@ -14,20 +14,17 @@ import {
   parseAddress,
 } from '@peerhouse/protocol'
 import { Allowlist, admissionVerdict, emptyStats } from './admission.ts'
+import { type Clock, realClock } from './clock.ts'
+import { ConnectWaiters } from './connect-waiters.ts'
 import { Connection, type ConnectionOwner, type Direction } from './connection.ts'
-import { IdSetMap } from './id-set-map.ts'
+import { HandshakeSlots } from './handshake-slots.ts'
 import { Keepalive } from './keepalive.ts'
 import { KEY_FILE_NAME, loadOrCreateIdentity, nextIncarnation } from './key-file.ts'
 import { type NodeInit, type ResolvedOptions, resolveOptions } from './options.ts'
 import { OutboundDials } from './outbound-dials.ts'
 import { PeerDialer } from './peer-dialer.ts'
 import { SessionTable, sessionRow } from './session-table.ts'
-import type { Logger, NodeEvents, NodeStats, SessionRow } from './types.ts'
-
-interface Waiter {
-  resolve(row: SessionRow): void
-  reject(error: Error): void
-}
+import type { AddPeersResult, Logger, NodeEvents, NodeStats, SessionRow } from './types.ts'
 
 /** Closes decided by the dedup rule: never a failure, never a reason to back off. */
 const isDedupReason = (reason: CloseReason) => reason === 'duplicate' || reason === 'stale'
@@ -46,9 +43,11 @@ export class Node extends EventEmitter<NodeEvents> {
   readonly nodeId: string
   readonly incarnation: bigint
   readonly #opts: ResolvedOptions
+  readonly #clock: Clock
   readonly #log: Logger
   readonly #table: SessionTable
-  readonly #waiters = new IdSetMap<Waiter>()
+  readonly #slots: HandshakeSlots
+  readonly #waiters: ConnectWaiters
   readonly #resolving = new Set<string>()
   readonly #outbound: OutboundDials
   readonly #dialer: PeerDialer
@@ -63,6 +62,7 @@ export class Node extends EventEmitter<NodeEvents> {
   constructor(init: NodeInit = {}) {
     super()
     this.#opts = resolveOptions(init)
+    this.#clock = init.clock ?? realClock
     this.#log = init.logger ?? silent
     this.identity =
       init.identity ??
@@ -71,27 +71,40 @@ export class Node extends EventEmitter<NodeEvents> {
         : identityFromSecretKey(generateSecretKey()))
     this.nodeId = this.identity.nodeId
     this.incarnation = init.incarnation ?? nextIncarnation(init.dataDir)
-    this.#table = new SessionTable(this.nodeId)
-    this.#keepalive = new Keepalive(this.#table, this.#opts.keepaliveIntervalMs, this.#opts.keepaliveTimeoutMs)
+    this.#table = new SessionTable(this.nodeId, this.#clock)
+    this.#slots = new HandshakeSlots(this.#opts.maxHandshakes)
+    this.#waiters = new ConnectWaiters(this.#clock)
+    this.#keepalive = new Keepalive({
+      table: this.#table,
+      clock: this.#clock,
+      intervalMs: this.#opts.keepaliveIntervalMs,
+      timeoutMs: this.#opts.keepaliveTimeoutMs,
+      writeStallMs: this.#opts.writeStallTimeoutMs,
+    })
     this.#outbound = new OutboundDials({
       table: this.#table,
       opts: this.#opts,
       stats: this.stats,
       log: this.#log,
+      clock: this.#clock,
       running: () => this.#running,
       isAllowed: (id) => this.isAllowed(id),
       adopt: (socket, id) => this.#adopt(socket, 'outbound', id),
       failed: (id, error) => this.#afterFailure(id, error),
     })
     this.#dialer = new PeerDialer({
+      clock: this.#clock,
       minMs: this.#opts.redialMinMs,
       maxMs: this.#opts.redialMaxMs,
       dial: (address) => this.#outbound.dial(address),
-      isConnected: (id) => this.#table.connectedOrPending(id),
+      isConnected: (id) => this.#table.connectedOrDialing(id),
       // Rule 1 keeps the session dialed by the smaller id: the larger id holds back its dial.
       graceFor: (id) => (this.nodeId < id ? 0 : this.#outbound.grace(this.#dialer.ids())),
     })
-    for (const peer of init.peers ?? []) this.#dialer.add(typeof peer === 'string' ? parseAddress(peer) : peer)
+    for (const peer of init.peers ?? []) {
+      const address = typeof peer === 'string' ? parseAddress(peer) : peer
+      if (address.nodeId !== this.nodeId) this.#dialer.add(address)
+    }
     this.#allowlist = new Allowlist(init.allowlist)
     this.#owner = {
       onRemoteKnown: (conn) => this.#onRemoteKnown(conn),
@@ -161,6 +174,7 @@ export class Node extends EventEmitter<NodeEvents> {
     this.#dialer.stop()
     this.#outbound.clear()
     this.#keepalive.stop()
+    this.#waiters.rejectAll(new PeerhouseError('ERR_NOT_RUNNING', 'node stopped', { reason: 'shutdown' }))
     const server = this.#server
     this.#server = undefined
     const serverClosed = new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()))
@@ -198,7 +212,8 @@ export class Node extends EventEmitter<NodeEvents> {
   setAllowlist(ids: Iterable<string> | null): void {
     this.#allowlist.set(ids)
     for (const conn of this.#table.connections()) {
-      const id = conn.remoteNodeId
+      // Only proven ids (and our own dials) are judged; an unproven claim is judged after its proof.
+      const id = conn.session?.remoteNodeId ?? conn.dialedId
       if (id !== undefined && !this.isAllowed(id) && conn.state !== 'closing' && conn.state !== 'closed') {
         conn.close('not-allowed')
       }
@@ -211,21 +226,36 @@ export class Node extends EventEmitter<NodeEvents> {
   }
 
   /** Keeps `address` connected: dials now and re-dials after every loss. */
-  addPeer(address: string | PeerAddress): void {
-    this.addPeers([address])
+  addPeer(address: string | PeerAddress): AddPeersResult {
+    return this.addPeers([address])
   }
 
   /**
-   * Keeps every address connected. All are parsed (any bad one throws, and none is added) and
-   * added before the first dial, so the dial grace sees the whole batch (a storm, not one peer).
+   * Keeps every address connected. Each entry is judged on its own: this node's own id and
+   * addresses that do not parse are skipped and reported, the rest are added before the first
+   * dial, so the dial grace sees the whole batch (a storm, not one peer).
    */
-  addPeers(addresses: readonly (string | PeerAddress)[]): void {
-    const peers = addresses.map((a) => (typeof a === 'string' ? parseAddress(a) : a))
-    if (peers.some((p) => p.nodeId === this.nodeId)) {
-      throw new PeerhouseError('ERR_SELF_CONNECT', 'a node cannot keep itself as a peer')
+  addPeers(addresses: readonly (string | PeerAddress)[]): AddPeersResult {
+    const added: PeerAddress[] = []
+    const skipped: { address: string; reason: 'self' | 'invalid'; message: string }[] = []
+    for (const a of addresses) {
+      const text = typeof a === 'string' ? a : formatAddress(a)
+      let peer: PeerAddress
+      try {
+        peer = typeof a === 'string' ? parseAddress(a) : a
+      } catch (err) {
+        skipped.push({ address: text, reason: 'invalid', message: (err as Error).message })
+        continue
+      }
+      if (peer.nodeId === this.nodeId) {
+        skipped.push({ address: text, reason: 'self', message: 'this is the node itself' })
+        continue
+      }
+      added.push(peer)
     }
-    for (const peer of peers) this.#dialer.add(peer)
-    if (this.#running) for (const peer of peers) this.#dialer.kick(peer.nodeId)
+    for (const peer of added) this.#dialer.add(peer)
+    if (this.#running) for (const peer of added) this.#dialer.kick(peer.nodeId)
+    return { added: added.map((p) => p.nodeId), skipped }
   }
 
   removePeer(nodeId: string): boolean {
@@ -233,8 +263,10 @@ export class Node extends EventEmitter<NodeEvents> {
   }
 
   /**
-   * Method 300: resolves with a session to the address's node. An existing session or a
-   * handshake already in progress to that id is reused instead of dialing again.
+   * Method 300: resolves with a session to the address's node. An existing session or a dial
+   * already in progress to that id is reused instead of dialing again. Rejects with a
+   * PeerhouseError whose `reason` says how the dial ended (`wrong-node`, `handshake-timeout`,
+   * `unreachable`, …) as soon as it ended.
    */
   connect(address: string | PeerAddress): Promise<SessionRow> {
     const peer = typeof address === 'string' ? parseAddress(address) : address
@@ -248,10 +280,9 @@ export class Node extends EventEmitter<NodeEvents> {
     }
     const existing = this.#table.preferred(peer.nodeId)
     if (existing !== undefined) return Promise.resolve(sessionRow(existing))
-    return new Promise<SessionRow>((resolve, reject) => {
-      this.#waiters.add(peer.nodeId, { resolve, reject })
-      this.#outbound.dial(peer)
-    })
+    const waiting = this.#waiters.wait(peer.nodeId)
+    this.#outbound.dial(peer)
+    return waiting
   }
 
   /** Closes one session with reason `disconnect`. Returns false for an unknown session id. */
@@ -265,27 +296,28 @@ export class Node extends EventEmitter<NodeEvents> {
     return false
   }
 
-  /** Sends on the session the dedup rule keeps; throws ERR_NO_SESSION if there is none. */
+  /**
+   * Sends on the session the dedup rule keeps. Throws ERR_NO_SESSION if there is none, and
+   * ERR_BACKPRESSURE (nothing queued) while the peer's queue is at maxWriteBufferBytes.
+   */
   send(nodeId: string, data: Uint8Array): boolean {
     const conn = this.#table.preferred(nodeId)
     if (conn === undefined) throw new PeerhouseError('ERR_NO_SESSION', `no session to ${nodeId}`)
-    if (conn.socket.writableLength > this.#opts.maxWriteBufferBytes) {
-      throw new PeerhouseError(
-        'ERR_BACKPRESSURE',
-        `${conn.socket.writableLength} bytes already queued to ${nodeId} (limit ${this.#opts.maxWriteBufferBytes}); wait for it to read`,
-      )
-    }
     const flushed = conn.send(data)
     this.stats.messagesOut++
     return flushed
   }
 
-  /** Sends to every connected node once; returns how many. */
+  /** Sends to every connected node once; returns how many took it (a peer under backpressure is skipped). */
   broadcast(data: Uint8Array): number {
     let n = 0
     for (const id of this.connectedNodeIds()) {
-      this.send(id, data)
-      n++
+      try {
+        this.send(id, data)
+        n++
+      } catch (err) {
+        if (!(err instanceof PeerhouseError && err.code === 'ERR_BACKPRESSURE')) throw err
+      }
     }
     return n
   }
@@ -311,44 +343,69 @@ export class Node extends EventEmitter<NodeEvents> {
       return
     }
     this.stats.accepts++
-    if (!this.#makeRoomForHandshake()) {
+    const oldest = this.#slots.makeRoom()
+    if (oldest !== undefined) {
       this.stats.handshakesEvicted++
-      socket.destroy()
-      return
+      oldest.abort('overloaded')
     }
     this.#adopt(socket, 'inbound')
   }
 
-  /** At the handshake cap, evicts a silent inbound connection; false if every slot is talking. */
-  #makeRoomForHandshake(): boolean {
-    const room = this.#table.roomForHandshake(this.#opts.maxHandshakes)
-    if (room.room) return true
-    if (room.victim === undefined) return false
-    this.stats.handshakesEvicted++
-    room.victim.abort('overloaded')
-    return true
+  /** Configured, allowlisted in permissioned mode, or this connection is our own dial. */
+  #isProtected(id: string, direction?: Direction): boolean {
+    return direction === 'outbound' || this.#dialer.has(id) || (this.#allowlist.enabled && this.isAllowed(id))
   }
 
-  /** After the key proof, before the session exists: membership, identity and capacity. */
+  /** After the key proof, before the session exists: identity, membership, per-peer bound, capacity. */
   #admit(conn: Connection): CloseReason | undefined {
     const s = conn.session as HandshakeResult
+    this.#slots.release(conn)
+    this.#table.prove(conn)
     const liveIncarnations = this.#table
       .usable(s.remoteNodeId)
       .map((c) => (c.session as HandshakeResult).remoteIncarnation)
     const verdict = admissionVerdict({
+      twin: s.remoteNodeId === this.nodeId,
       allowed: this.isAllowed(s.remoteNodeId),
       remoteIncarnation: s.remoteIncarnation,
       liveIncarnations,
-      // Counting is O(sessions); below the cap the number of connections is bound enough.
-      sessionCount: this.#table.size < this.#opts.maxSessions ? this.#table.size : this.#table.connectedCount(),
+      connectionsOfPeer: this.#table.filedCount(s.remoteNodeId),
+      maxConnectionsPerPeer: this.#opts.maxConnectionsPerPeer,
+      protected: this.#isProtected(s.remoteNodeId, conn.direction),
+      otherSessions: this.#table.sessionCount - 1,
       maxSessions: this.#opts.maxSessions,
     })
-    if (verdict === 'not-allowed') this.stats.notAllowed++
-    else if (verdict === 'overloaded') this.stats.sessionsRefused++
-    else if (verdict === 'identity-conflict') {
-      this.#identityConflict(s.remoteNodeId, [s.remoteIncarnation, ...liveIncarnations], false, conn.remoteAddress)
+    if (verdict.admit) {
+      if (verdict.evictStranger) this.#evictStranger()
+      return undefined
     }
-    return verdict
+    if (verdict.why === 'not-allowed') this.stats.notAllowed++
+    else if (verdict.why === 'capacity') this.stats.sessionsRefused++
+    else if (verdict.why === 'peer-limit') this.stats.peerLimitRefused++
+    else {
+      // Proven: the peer signed with this node's key (twin), or with its own key and a lower
+      // incarnation than a live session of that id (a copied key at another node).
+      const incarnations = verdict.why === 'twin' ? [this.incarnation, s.remoteIncarnation] : liveIncarnations
+      this.#identityConflict({
+        nodeId: s.remoteNodeId,
+        incarnations: verdict.why === 'twin' ? incarnations : [s.remoteIncarnation, ...incarnations],
+        byPeer: false,
+        remoteAddress: conn.remoteAddress,
+      })
+    }
+    return verdict.reason
+  }
+
+  /** The newest stranger session makes room for a protected peer at the session cap. */
+  #evictStranger(): void {
+    let newest: Connection | undefined
+    for (const c of this.#table.sessions()) {
+      const id = (c.session as HandshakeResult).remoteNodeId
+      if (c.usable && !this.#isProtected(id, c.direction)) newest = c
+    }
+    if (newest === undefined) return
+    this.stats.sessionsEvicted++
+    newest.close('overloaded')
   }
 
   /**
@@ -363,40 +420,56 @@ export class Node extends EventEmitter<NodeEvents> {
     return 'duplicate'
   }
 
-  #identityConflict(nodeId: string, incarnations: bigint[], byPeer: boolean, remoteAddress: string): void {
+  #identityConflict(e: {
+    nodeId: string
+    incarnations: bigint[]
+    byPeer: boolean
+    reportedBy?: string
+    remoteAddress: string
+  }): void {
     this.stats.identityConflicts++
+    const incarnations = e.incarnations.map(String)
     this.#log.warn(
-      { nodeId, incarnations: incarnations.map(String), byPeer },
+      { nodeId: e.nodeId, incarnations, byPeer: e.byPeer, reportedBy: e.reportedBy },
       'identity conflict: one node id, two processes',
     )
-    this.emit('identity:conflict', { nodeId, incarnations: incarnations.map(String), byPeer, remoteAddress })
+    this.emit('identity:conflict', { ...e, incarnations })
   }
 
-  #adopt(socket: Socket, direction: Direction, expectedNodeId?: string): void {
+  #adopt(socket: Socket, direction: Direction, dialedId?: string): void {
     let conn: Connection | undefined
     const screen = (peer: { nodeId: string; incarnation: bigint }) => this.#screen(conn as Connection, peer)
     conn = new Connection({
       socket,
       direction,
+      dialedId,
       owner: this.#owner,
+      clock: this.#clock,
       setupTimeoutMs: this.#opts.handshakeTimeoutMs,
+      helloTimeoutMs: this.#opts.helloTimeoutMs,
       drainTimeoutMs: this.#opts.drainTimeoutMs,
+      maxWriteBufferBytes: this.#opts.maxWriteBufferBytes,
       handshake: new Handshake({
         identity: this.identity,
         role: direction === 'outbound' ? 'dialer' : 'listener',
         networkId: this.#opts.networkId,
         incarnation: this.incarnation,
-        expectedNodeId,
+        expectedNodeId: dialedId,
         screen,
       }),
     })
-    this.#table.add(conn, expectedNodeId)
+    this.#table.add(conn, dialedId)
+    if (direction === 'inbound') this.#slots.add(conn)
   }
 
   // --- connection events ------------------------------------------------------------------
 
+  /** Only the connection's own slot may change: a configured or allowlisted name is kept aside from eviction. */
   #onRemoteKnown(conn: Connection): void {
-    if (conn.direction === 'inbound') this.#table.file(conn.remoteNodeId as string, conn)
+    if (conn.direction === 'inbound') {
+      const id = conn.remoteNodeId as string
+      this.#slots.claim(conn, id, id !== this.nodeId && this.#isProtected(id))
+    }
   }
 
   #onEstablished(conn: Connection): void {
@@ -413,10 +486,7 @@ export class Node extends EventEmitter<NodeEvents> {
     this.#dialer.succeeded(id)
     const row = sessionRow(conn)
     this.emit('session:open', row)
-    for (const waiter of this.#waiters.get(id)) {
-      this.#waiters.delete(id, waiter)
-      waiter.resolve(row)
-    }
+    this.#waiters.resolve(id, row)
     this.#resolve(id)
   }
 
@@ -436,8 +506,10 @@ export class Node extends EventEmitter<NodeEvents> {
 
   #onClosing(conn: Connection): void {
     const info = conn.closeInfo
-    const id = conn.remoteNodeId
     if (info === undefined) return
+    if (info.reason === 'slow-reader' && !info.byPeer) this.stats.slowReaders++
+    // Only a proven connection speaks for a node id; before the proof, the id is a claim.
+    const id = conn.session?.remoteNodeId
     if (!conn.confirmed && !(conn.wasEstablished && isDedupReason(info.reason))) {
       // Ended before the peer confirmed it: the peer refused us, or setup failed.
       this.#onHandshakeEnded(conn)
@@ -474,32 +546,42 @@ export class Node extends EventEmitter<NodeEvents> {
     const info = conn.closeInfo
     if (info === undefined) return
     if (info.reason === 'self') this.stats.selfConnects++
-    if (info.reason === 'identity-conflict' && (info.byPeer || conn.session === undefined)) {
-      // Told by a peer that another process holds our id, or we met our twin directly.
-      this.#identityConflict(
-        info.byPeer ? this.nodeId : (conn.remoteNodeId ?? this.nodeId),
-        [this.incarnation],
-        info.byPeer,
-        conn.remoteAddress,
-      )
+    if (info.reason === 'identity-conflict' && info.byPeer) {
+      if (info.authenticated === true && conn.session !== undefined) {
+        // A proven peer refused us because another process holds our id: its word, attributable.
+        this.#identityConflict({
+          nodeId: this.nodeId,
+          incarnations: [this.incarnation],
+          byPeer: true,
+          reportedBy: conn.session.remoteNodeId,
+          remoteAddress: conn.remoteAddress,
+        })
+      } else {
+        // A plaintext CLOSE: anyone can send those 22 bytes. Counted, never an alarm.
+        this.stats.identityClaimsUnproven++
+      }
     }
     if (info.reason !== 'duplicate' && info.reason !== 'shutdown') {
       this.stats.handshakesFailed[info.reason] = (this.stats.handshakesFailed[info.reason] ?? 0) + 1
     }
+    const proven = conn.session?.remoteNodeId ?? conn.dialedId
+    const claimed = conn.remoteNodeId !== proven ? conn.remoteNodeId : undefined
     this.emit('handshake:error', {
       reason: info.reason,
       direction: conn.direction,
       remoteAddress: conn.remoteAddress,
-      remoteNodeId: conn.remoteNodeId,
+      ...(proven !== undefined && { remoteNodeId: proven }),
+      ...(claimed !== undefined && { claimedNodeId: claimed }),
       byPeer: info.byPeer,
       message: info.error?.message,
     })
   }
 
   #onClosed(conn: Connection): void {
+    this.#slots.release(conn)
     const id = this.#table.remove(conn)
     if (conn.direction === 'outbound') this.#outbound.next()
-    if (id === undefined) return // an inbound connection that never named its node
+    if (id === undefined) return // an inbound connection that never proved its node
     const info = conn.closeInfo
     if (conn.confirmed && info !== undefined) {
       this.emit('session:close', {
@@ -509,25 +591,29 @@ export class Node extends EventEmitter<NodeEvents> {
         winner: info.winner,
       })
     }
-    if (this.#table.connectedOrPending(id)) return
+    if (this.#table.connectedOrDialing(id)) return
     const reason = info?.reason ?? 'connection-lost'
     if (!conn.confirmed && !isDedupReason(reason)) {
-      this.#afterFailure(
+      const message = `handshake with ${id} ended: ${reason}${info?.error ? ` (${info.error.message})` : ''}`
+      this.#afterFailure(id, new PeerhouseError('ERR_NO_SESSION', message, { cause: info?.error, reason }))
+      return
+    }
+    this.#dialer.lost(id, reason)
+    if (!conn.confirmed && this.#waiters.has(id)) {
+      // Our dial ended as a duplicate: the session it deferred to should open shortly. Callers
+      // of connect() get it then, or this reason once the setup deadline has passed.
+      this.#waiters.expireAfter(
         id,
-        info?.error ?? new PeerhouseError('ERR_NO_SESSION', `handshake with ${id} ended: ${reason}`),
+        this.#opts.handshakeTimeoutMs,
+        () => new PeerhouseError('ERR_NO_SESSION', `dial to ${id} ended as ${reason}; no session followed`, { reason }),
       )
-    } else {
-      this.#dialer.lost(id, reason)
     }
   }
 
   /** A dial or handshake failed and nothing else is under way for `id`. */
   #afterFailure(id: string, error: PeerhouseError): void {
-    if (this.#table.connectedOrPending(id)) return
-    for (const waiter of this.#waiters.get(id)) {
-      this.#waiters.delete(id, waiter)
-      waiter.reject(error)
-    }
-    if (this.#running) this.#dialer.failed(id)
+    if (this.#table.connectedOrDialing(id)) return
+    this.#waiters.reject(id, error)
+    if (this.#running) this.#dialer.failed(id, error.reason)
   }
 }

@@ -1,4 +1,5 @@
 import { assertNetworkId, type Identity, type PeerAddress, PeerhouseError } from '@peerhouse/protocol'
+import type { Clock } from './clock.ts'
 import type { Logger } from './types.ts'
 
 export interface NodeInit {
@@ -16,6 +17,12 @@ export interface NodeInit {
   peers?: readonly (string | PeerAddress)[]
   /** Deadline from TCP connect until the peer's READY. @default 5000 */
   handshakeTimeoutMs?: number
+  /**
+   * An inbound connection must deliver the dialer's HELLO within this (a real dialer sends it on
+   * connect), so a stalled stranger frees its handshake slot early. At most handshakeTimeoutMs.
+   * @default 2000
+   */
+  helloTimeoutMs?: number
   /** @default 5000 */
   keepaliveIntervalMs?: number
   /** A session with nothing received for this long is closed with `keepalive-timeout`. @default 15000 */
@@ -39,12 +46,36 @@ export interface NodeInit {
   allowlist?: Iterable<string> | null
   /** Outbound dials and handshakes in flight at once; more wait their turn. @default 16 */
   maxDialsInFlight?: number
-  /** Handshakes in progress at once; beyond it the oldest silent inbound one is evicted. @default 512 */
+  /**
+   * Inbound connections not yet past the key proof. At the cap a new one evicts the oldest,
+   * whatever it has sent; our own dials never count, and one connection per configured or
+   * allowlisted id that has named itself is kept aside from eviction. @default 512
+   */
   maxHandshakes?: number
-  /** Sessions at once (one per remote node); more are refused with `overloaded`. @default 1024 */
+  /**
+   * Sessions with strangers: inbound peers that are neither configured nor allowlisted. Past it a
+   * stranger is refused with `overloaded`; configured and allowlisted peers and our own dials are
+   * never refused for capacity, and evict the newest stranger session instead. @default 1024
+   */
   maxSessions?: number
-  /** Bytes queued on one session's socket before send() throws ERR_BACKPRESSURE. @default 16 MiB */
+  /** Connections (any state) filed under one remote node id; more are refused with `overloaded`. @default 8 */
+  maxConnectionsPerPeer?: number
+  /**
+   * Bytes queued for one peer, every frame counted (messages, PONGs, CLOSE). send() past it throws
+   * ERR_BACKPRESSURE, PONGs wait (only the latest is kept), and reading from that peer pauses
+   * until its queue drains. @default 16 MiB
+   */
   maxWriteBufferBytes?: number
+  /** A session whose queued bytes made no progress for this long is closed with `slow-reader`. @default keepaliveTimeoutMs */
+  writeStallTimeoutMs?: number
+  /**
+   * With a `dataDir` whose `incarnation` file shows it held a node but whose `node.key` is gone, a
+   * new identity is made only when this is true; otherwise the constructor throws ERR_KEY_FILE, so a
+   * consortium member is never silently replaced. @default false
+   */
+  allowNewIdentity?: boolean
+  /** Time source for deadlines, keepalive and liveness. @default the real clock */
+  clock?: Clock
   /** Boot number; by default a fresh one larger than any before (see nextIncarnation). */
   incarnation?: bigint
   logger?: Logger
@@ -55,6 +86,7 @@ export interface ResolvedOptions {
   port: number
   networkId: string
   handshakeTimeoutMs: number
+  helloTimeoutMs: number
   keepaliveIntervalMs: number
   keepaliveTimeoutMs: number
   drainTimeoutMs: number
@@ -64,7 +96,9 @@ export interface ResolvedOptions {
   maxDialsInFlight: number
   maxHandshakes: number
   maxSessions: number
+  maxConnectionsPerPeer: number
   maxWriteBufferBytes: number
+  writeStallTimeoutMs: number
 }
 
 function positive(name: string, value: number | undefined, fallback: number): number {
@@ -103,6 +137,7 @@ export function resolveOptions(init: NodeInit): ResolvedOptions {
     port,
     networkId,
     handshakeTimeoutMs: positive('handshakeTimeoutMs', init.handshakeTimeoutMs, 5000),
+    helloTimeoutMs: positive('helloTimeoutMs', init.helloTimeoutMs, 2000),
     keepaliveIntervalMs: positive('keepaliveIntervalMs', init.keepaliveIntervalMs, 5000),
     keepaliveTimeoutMs: positive('keepaliveTimeoutMs', init.keepaliveTimeoutMs, 15000),
     drainTimeoutMs: positive('drainTimeoutMs', init.drainTimeoutMs, 5000),
@@ -112,8 +147,12 @@ export function resolveOptions(init: NodeInit): ResolvedOptions {
     maxDialsInFlight: count('maxDialsInFlight', init.maxDialsInFlight, 16),
     maxHandshakes: count('maxHandshakes', init.maxHandshakes, 512),
     maxSessions: count('maxSessions', init.maxSessions, 1024),
+    maxConnectionsPerPeer: count('maxConnectionsPerPeer', init.maxConnectionsPerPeer, 8),
     maxWriteBufferBytes: count('maxWriteBufferBytes', init.maxWriteBufferBytes, 16 * 1024 * 1024),
+    writeStallTimeoutMs: 0,
   }
+  opts.helloTimeoutMs = Math.min(opts.helloTimeoutMs, opts.handshakeTimeoutMs)
+  opts.writeStallTimeoutMs = positive('writeStallTimeoutMs', init.writeStallTimeoutMs, opts.keepaliveTimeoutMs)
   if (opts.keepaliveTimeoutMs <= opts.keepaliveIntervalMs) {
     throw new PeerhouseError(
       'ERR_INVALID_OPTION',

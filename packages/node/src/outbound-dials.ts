@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net'
 import { encodeClose, encodeFrame, formatAddress, type PeerAddress, PeerhouseError } from '@peerhouse/protocol'
+import type { Clock } from './clock.ts'
 import type { ResolvedOptions } from './options.ts'
 import { openDial, type SessionTable } from './session-table.ts'
 import type { Logger, NodeStats } from './types.ts'
@@ -12,6 +13,7 @@ export interface OutboundDialsInit {
   readonly opts: ResolvedOptions
   readonly stats: NodeStats
   readonly log: Logger
+  readonly clock: Clock
   running(): boolean
   isAllowed(nodeId: string): boolean
   /** A TCP connection to the peer is up: run the handshake on it. */
@@ -42,8 +44,8 @@ export class OutboundDials {
     const { table, opts, stats } = this.#init
     const id = address.nodeId
     if (!this.#init.running()) return false
-    if (table.connectedOrPending(id) || !this.#init.isAllowed(id)) {
-      // Steps 302/304: a session, or a handshake that will become one, already exists.
+    if (table.connectedOrDialing(id) || !this.#init.isAllowed(id)) {
+      // Steps 302/304: a proven session, or our own dial that will become one, already exists.
       stats.dialsSkipped++
       return false
     }
@@ -53,7 +55,7 @@ export class OutboundDials {
     }
     this.#queue.delete(id)
     stats.dials++
-    const dial = openDial(address, opts.handshakeTimeoutMs, {
+    const dial = openDial(address, opts.handshakeTimeoutMs, this.#init.clock.now(), {
       connected: (socket) => {
         table.removeDial(id, dial)
         if (!this.#init.running()) {
@@ -72,7 +74,12 @@ export class OutboundDials {
         queueMicrotask(() => this.next())
         stats.dialFailures++
         this.#init.log.debug({ peer: formatAddress(address), err: why }, 'dial failed')
-        this.#init.failed(id, new PeerhouseError('ERR_NO_SESSION', `dial ${formatAddress(address)} failed: ${why}`))
+        this.#init.failed(
+          id,
+          new PeerhouseError('ERR_NO_SESSION', `dial ${formatAddress(address)} failed: ${why}`, {
+            reason: 'unreachable',
+          }),
+        )
       },
     })
     table.addDial(id, dial)
@@ -105,7 +112,7 @@ export class OutboundDials {
     // Counted once per synchronous batch (addPeers kicks every peer in one go), not per peer.
     if (this.#waiting === undefined) {
       let waiting = 0
-      for (const id of peerIds) if (!table.connectedOrPending(id)) waiting++
+      for (const id of peerIds) if (!table.connectedOrDialing(id)) waiting++
       this.#waiting = waiting
       queueMicrotask(() => {
         this.#waiting = undefined

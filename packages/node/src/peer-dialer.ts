@@ -1,12 +1,15 @@
 import type { CloseReason, PeerAddress } from '@peerhouse/protocol'
+import { type Clock, realClock, type Timer } from './clock.ts'
 
 interface PeerState {
   readonly address: PeerAddress
   failures: number
-  timer?: NodeJS.Timeout
+  timer?: Timer
 }
 
 export interface PeerDialerInit {
+  /** @default realClock */
+  clock?: Clock
   minMs: number
   maxMs: number
   dial(address: PeerAddress): void
@@ -37,14 +40,14 @@ export class PeerDialer {
 
   add(address: PeerAddress): void {
     const existing = this.#peers.get(address.nodeId)
-    if (existing !== undefined) clearTimeout(existing.timer)
+    existing?.timer?.cancel()
     this.#peers.set(address.nodeId, { address, failures: 0 })
   }
 
   remove(nodeId: string): boolean {
     const peer = this.#peers.get(nodeId)
     if (peer === undefined) return false
-    clearTimeout(peer.timer)
+    peer.timer?.cancel()
     return this.#peers.delete(nodeId)
   }
 
@@ -70,7 +73,7 @@ export class PeerDialer {
   stop(): void {
     this.#running = false
     for (const peer of this.#peers.values()) {
-      clearTimeout(peer.timer)
+      peer.timer?.cancel()
       peer.timer = undefined
       peer.failures = 0
     }
@@ -87,11 +90,21 @@ export class PeerDialer {
     if (peer !== undefined) peer.failures = 0
   }
 
-  failed(nodeId: string): void {
+  /**
+   * A dial or handshake to `nodeId` failed. `not-allowed` is an operator's decision, not a
+   * transient fault, so it backs off straight to the cap (a refused member was re-dialed 32
+   * times in 12 s while its failures were counted one by one).
+   */
+  failed(nodeId: string, reason?: string): void {
     const peer = this.#peers.get(nodeId)
     if (peer === undefined) return
-    peer.failures++
+    peer.failures = reason === 'not-allowed' ? Math.max(peer.failures, this.#capFailures()) : peer.failures + 1
     this.#schedule(peer, this.delayFor(peer.failures))
+  }
+
+  /** The failure count at which delayFor reaches maxMs. */
+  #capFailures(): number {
+    return Math.max(0, Math.ceil(Math.log2(this.#init.maxMs / this.#init.minMs)))
   }
 
   /** The last session to `nodeId` closed for `reason`. */
@@ -111,7 +124,7 @@ export class PeerDialer {
 
   #schedule(peer: PeerState, delayMs: number): void {
     if (!this.#running || peer.timer !== undefined) return
-    peer.timer = setTimeout(() => {
+    peer.timer = (this.#init.clock ?? realClock).setTimeout(() => {
       peer.timer = undefined
       if (
         this.#running &&
@@ -121,6 +134,5 @@ export class PeerDialer {
         this.#init.dial(peer.address)
       }
     }, delayMs)
-    peer.timer.unref()
   }
 }

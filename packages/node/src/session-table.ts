@@ -1,5 +1,6 @@
 import { connect, type Socket } from 'node:net'
 import { type HandshakeResult, type PeerAddress, planDedup } from '@peerhouse/protocol'
+import type { Clock } from './clock.ts'
 import type { Connection } from './connection.ts'
 import { IdSetMap } from './id-set-map.ts'
 import type { SessionRow } from './types.ts'
@@ -8,7 +9,7 @@ import type { SessionRow } from './types.ts'
 export interface Dial {
   readonly address: PeerAddress
   readonly socket: Socket
-  /** performance.now() when the dial started. */
+  /** clock.now() when the dial started. */
   readonly startedAt: number
 }
 
@@ -19,6 +20,7 @@ export interface Dial {
 export function openDial(
   address: PeerAddress,
   timeoutMs: number,
+  startedAt: number,
   on: { connected(socket: Socket): void; failed(why: string): void },
 ): Dial {
   const socket = connect({ host: address.host, port: address.port })
@@ -37,39 +39,54 @@ export function openDial(
     clearTimeout(timer)
     if (!connected) on.failed(why)
   })
-  return { address, socket, startedAt: performance.now() }
+  return { address, socket, startedAt }
 }
 
 /**
- * The node's session table: every connection, filed by remote node id (outbound from the dial,
- * inbound once HELLO names the peer), and the dials still connecting. This is what the patent's
- * checks ask — "does a session, or a handshake, with this node id exist?" — and what the dedup
- * rule runs over. Entries are always removed under the id they were filed with, by object.
+ * The node's session table: every connection, and — filed by remote node id — our own dials and
+ * outbound connections (the id is the one we chose to dial) and inbound connections once their
+ * peer PROVED its id (AUTH verified). An inbound connection that has only named itself in a HELLO
+ * is not filed: a claim is not an identity (PRIOR-ART.md, lesson 7). The table answers the
+ * patent's checks — "does a session, or a handshake, with this node id exist?" — and is what the
+ * dedup rule runs over. Entries are always removed under the id they were filed with, by object.
  */
 export class SessionTable {
   readonly #localId: string
+  readonly #clock: Clock
   readonly #conns = new Set<Connection>()
   readonly #byRemote = new IdSetMap<Connection>()
   readonly #filedAs = new WeakMap<Connection, string>()
   readonly #dials = new IdSetMap<Dial>()
+  /** Connections past the key proof, not closed; insertion order is the order of proof. */
+  readonly #sessions = new Set<Connection>()
 
-  constructor(localId: string) {
+  constructor(localId: string, clock: Clock) {
     this.#localId = localId
+    this.#clock = clock
   }
 
-  add(conn: Connection, remoteId?: string): void {
+  /** A new connection. Outbound ones are filed under the id we dialed; inbound ones wait for the proof. */
+  add(conn: Connection, dialedId?: string): void {
     this.#conns.add(conn)
-    if (remoteId !== undefined) this.file(remoteId, conn)
+    if (dialedId !== undefined) this.#file(dialedId, conn)
   }
 
-  file(remoteId: string, conn: Connection): void {
+  /** The peer's AUTH verified: `conn` now counts as a session with its proven id. */
+  prove(conn: Connection): void {
+    const id = (conn.session as HandshakeResult).remoteNodeId
+    if (!this.#filedAs.has(conn)) this.#file(id, conn)
+    this.#sessions.add(conn)
+  }
+
+  #file(remoteId: string, conn: Connection): void {
     this.#filedAs.set(conn, remoteId)
     this.#byRemote.add(remoteId, conn)
   }
 
-  /** Forgets a closed connection; returns the id it was filed under (none if it never named a peer). */
+  /** Forgets a closed connection; returns the id it was filed under (none for an unproven inbound one). */
   remove(conn: Connection): string | undefined {
     this.#conns.delete(conn)
+    this.#sessions.delete(conn)
     const id = this.#filedAs.get(conn)
     if (id !== undefined) this.#byRemote.delete(id, conn)
     return id
@@ -92,37 +109,52 @@ export class SessionTable {
     return [...this.#conns]
   }
 
-  /** Every connection filed under `id` except `conn`. */
-  others(id: string, conn: Connection): Connection[] {
-    return this.#byRemote.get(id).filter((c) => c !== conn)
+  /** Connections past the key proof (any state but closed), oldest proof first. */
+  sessions(): IterableIterator<Connection> {
+    return this.#sessions.values()
+  }
+
+  get sessionCount(): number {
+    return this.#sessions.size
+  }
+
+  /** Connections filed under `id`, in any state but closed: our dials' connections and proven ones. */
+  filedCount(id: string): number {
+    return this.#byRemote.sizeOf(id)
   }
 
   /**
-   * For `conn`, dialed by the larger id: does the peer already have the session rule 1 keeps —
-   * one dialed the other way — up (of the same peer incarnation: a newer one is a restart whose
-   * old sessions are stale, an older one a copied key that admission must see after the key
-   * proof), or being set up for less than `deferMs`? An older pending handshake is not deferred
-   * to: under load it may time out, and refusing every crossing dial meanwhile starved a
-   * 128-node storm (3,471 of 8,128 pairs after 143 s), while deferring to none wasted 0.2-0.3
-   * handshakes per pair at 64 nodes.
+   * For `conn`, dialed by the larger id (PROTOCOL.md §8.8): does the session rule 1 keeps — one
+   * dialed the other way — already exist? Only facts this node can trust count:
+   * - a usable session dialed by the peer, whose peer PROVED its id, of the same peer incarnation
+   *   (a newer one is a restart whose old sessions are stale, an older one a copied key that
+   *   admission must see after the key proof);
+   * - our OWN dial or outbound handshake to the peer, started less than `deferMs` ago. An older
+   *   one is not deferred to: under load it may time out, and refusing every crossing dial
+   *   meanwhile starved a 128-node storm (3,471 of 8,128 pairs after 143 s).
+   * An inbound handshake in progress is never deferred to: its HELLO names the peer, but anyone
+   * can send that HELLO (a spoofed one every 2 s kept two nodes apart for 30 s when it counted).
    */
   keptSessionUpOrComing(conn: Connection, peer: { nodeId: string; incarnation: bigint }, deferMs: number): boolean {
     const keptDirection = conn.direction === 'inbound' ? 'outbound' : 'inbound'
-    const young = (since: number) => performance.now() - since < deferMs
-    const up = this.usable(peer.nodeId).some(
-      (c) => c.direction === keptDirection && (c.session as HandshakeResult).remoteIncarnation === peer.incarnation,
-    )
-    const coming =
-      this.others(peer.nodeId, conn).some(
-        (c) => c.direction === keptDirection && c.state === 'handshake' && young(c.startedAt),
-      ) ||
-      (keptDirection === 'outbound' && this.#dials.get(peer.nodeId).some((d) => young(d.startedAt)))
-    return up || coming
+    for (const c of this.#byRemote.values(peer.nodeId)) {
+      if (c === conn || c.direction !== keptDirection) continue
+      if (c.usable && (c.session as HandshakeResult).remoteIncarnation === peer.incarnation) return true
+    }
+    if (keptDirection === 'inbound') return false
+    const young = (since: number) => this.#clock.now() - since < deferMs
+    for (const c of this.#byRemote.values(peer.nodeId)) {
+      if (c !== conn && c.direction === 'outbound' && c.state === 'handshake' && young(c.startedAt)) return true
+    }
+    for (const d of this.#dials.values(peer.nodeId)) if (young(d.startedAt)) return true
+    return false
   }
 
   /** Established or open sessions with `id`, not closing. */
   usable(id: string): Connection[] {
-    return this.#byRemote.get(id).filter((c) => c.usable)
+    const out: Connection[] = []
+    for (const c of this.#byRemote.values(id)) if (c.usable) out.push(c)
+    return out
   }
 
   // The checks below run for every dial, HELLO and admission (hundreds of peers, thousands of
@@ -134,16 +166,16 @@ export class SessionTable {
     return false
   }
 
-  /** A dial or a handshake in progress with `id`. */
-  pending(id: string): boolean {
+  /** Our own dial or outbound handshake with `id` in progress. */
+  dialing(id: string): boolean {
     if (this.#dials.has(id)) return true
     for (const c of this.#byRemote.values(id)) if (c.state === 'handshake') return true
     return false
   }
 
-  /** A session or a handshake that will become one: nothing to dial. */
-  connectedOrPending(id: string): boolean {
-    return this.hasUsable(id) || this.pending(id)
+  /** A proven session, or our own dial that will become one: nothing to dial. */
+  connectedOrDialing(id: string): boolean {
+    return this.hasUsable(id) || this.dialing(id)
   }
 
   /** How many nodes this node has a usable session with. */
@@ -153,7 +185,7 @@ export class SessionTable {
     return n
   }
 
-  /** Every connection, handshaking and closing ones too: an upper bound of connectedCount(). */
+  /** Every connection, handshaking and closing ones too. */
   get size(): number {
     return this.#conns.size
   }
@@ -196,22 +228,6 @@ export class SessionTable {
     let n = this.#dials.count
     for (const conn of this.#conns) if (conn.state === 'handshake') n++
     return n
-  }
-
-  /**
-   * Below `max` handshakes in progress: room. At the cap: the oldest inbound connection that has
-   * not sent a byte, to evict — a flood of idle sockets then only ever evicts itself, while real
-   * peers (which send HELLO at once) keep their slot. Undefined victim at the cap: all are talking.
-   */
-  roomForHandshake(max: number): { room: true } | { room: false; victim?: Connection } {
-    let inHandshake = 0
-    let victim: Connection | undefined
-    for (const conn of this.#conns) {
-      if (conn.state !== 'handshake') continue
-      inHandshake++
-      if (victim === undefined && conn.direction === 'inbound' && conn.bytesIn === 0) victim = conn
-    }
-    return inHandshake < max ? { room: true } : { room: false, victim }
   }
 
   /** Every established session, closing ones included until their socket is gone. */

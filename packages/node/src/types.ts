@@ -34,14 +34,26 @@ export interface NodeStats {
   selfConnects: number
   /** Peers refused after the key proof because they are not on the allowlist. */
   notAllowed: number
-  /** Another process runs with the same node id (a copied key): seen here or told by a peer. */
+  /**
+   * Another process proved it holds this node's key, or proved another node's key with a lower
+   * incarnation than a live session of that id (a copied key); or a proven peer told us so.
+   * Unproven claims never count here.
+   */
   identityConflicts: number
-  /** Silent inbound handshakes evicted, or connections refused, at the handshake cap. */
+  /** Identity-conflict claims nobody proved: a plaintext CLOSE `identity-conflict` before any key proof. */
+  identityClaimsUnproven: number
+  /** Inbound connections not yet past the key proof, evicted (oldest first) at the handshake cap. */
   handshakesEvicted: number
   /** Handshakes ended right after HELLO, unsigned, because the session the rule keeps already existed or was on its way. */
   duplicatesAvoided: number
-  /** Sessions refused at the session cap. */
+  /** Strangers refused at the session cap (`overloaded`). */
   sessionsRefused: number
+  /** Stranger sessions closed (`overloaded`) to make room for a configured or allowlisted peer or our own dial. */
+  sessionsEvicted: number
+  /** Proven connections refused because their node id already held maxConnectionsPerPeer connections. */
+  peerLimitRefused: number
+  /** Sessions closed `slow-reader`: the peer stopped reading what we queued for it. */
+  slowReaders: number
   /** CLOSE `duplicate` naming a winner that is alive here while our rule prefers another; stays 0 unless the rule diverged. */
   dedupDisagreements: number
   messagesIn: number
@@ -66,7 +78,10 @@ export interface HandshakeErrorEvent {
   readonly reason: CloseReason
   readonly direction: Direction
   readonly remoteAddress: string
+  /** The peer's id when it is known: proven by its AUTH, or the id we dialed. */
   readonly remoteNodeId?: string
+  /** The id an inbound HELLO named, when the handshake ended before the key proof: a claim, not an identity. */
+  readonly claimedNodeId?: string
   readonly byPeer: boolean
   readonly message?: string
 }
@@ -84,7 +99,21 @@ export interface IdentityConflictEvent {
   readonly incarnations: readonly string[]
   /** True when a peer told us that we are the conflicting copy. */
   readonly byPeer: boolean
+  /** With byPeer: the proven id of the peer that told us (a member's word, attributable). */
+  readonly reportedBy?: string
   readonly remoteAddress: string
+}
+
+/** What addPeers did with each address: none is lost silently. */
+export interface AddPeersResult {
+  /** Node ids now kept connected. */
+  readonly added: readonly string[]
+  /** Entries not added, each with why: this node's own id, or an address that does not parse. */
+  readonly skipped: readonly {
+    readonly address: string
+    readonly reason: 'self' | 'invalid'
+    readonly message: string
+  }[]
 }
 
 export interface NodeEvents {

@@ -90,3 +90,15 @@ export function meshReport(nodes: readonly Node[]): string {
     )
     .join(' ')
 }
+
+/**
+ * Resolves once `check()` is true, re-checking after every pending I/O callback has run (setImmediate),
+ * not on a timer: for state that changes without a node event (bytes delivered, a socket closed).
+ * Rejects after `maxTurns` turns of the event loop so a broken condition fails instead of hanging.
+ */
+export async function untilState(check: () => boolean, maxTurns = 200_000): Promise<void> {
+  for (let turn = 0; !check(); turn++) {
+    if (turn >= maxTurns) throw new Error(`condition not met after ${maxTurns} event-loop turns: ${check.toString()}`)
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+}

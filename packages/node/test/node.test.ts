@@ -1,8 +1,9 @@
 import { connect as netConnect } from 'node:net'
-import type { HandshakeErrorEvent, Node, SessionCloseEvent } from '@peerhouse/node'
+import type { HandshakeErrorEvent, Node, SessionCloseEvent, SessionRow } from '@peerhouse/node'
 import { decodeClose, FrameDecoder, formatAddress, MAX_HANDSHAKE_FRAME_BODY } from '@peerhouse/protocol'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Fleet, liveSessions, until } from './helpers.ts'
+import { Fleet, liveSessions, until, untilState } from './helpers.ts'
+import { ManualClock } from './manual-clock.ts'
 
 const fleet = new Fleet()
 afterEach(() => fleet.stopAll())
@@ -105,25 +106,34 @@ describe('Node', () => {
     expect(await rtt).toBeGreaterThanOrEqual(0)
   })
 
-  it('an idle session is PINGed by one end at a time: ~1 PING per 1.5 intervals, not 2 per interval', async () => {
-    const INTERVAL = 40
-    const [a, b] = (await fleet.start(2, () => ({ keepaliveIntervalMs: INTERVAL, keepaliveTimeoutMs: 5000 }))) as [
-      Node,
-      Node,
-    ]
-    await a.connect(b.address)
-    const bytes = () => (a.sessions()[0]?.bytesOut ?? 0) + (b.sessions()[0]?.bytesOut ?? 0)
-    const before = bytes()
-    const WINDOW = 30 * INTERVAL
-    await new Promise((resolve) => setTimeout(resolve, WINDOW)) // keepalive is timed: a fixed window
-    // A PING or PONG frame is 29 bytes. Both ends PINGing every tick: 2 PINGs + 2 PONGs per
-    // interval, ≈ 3,480 bytes over 30 intervals; taking turns: ≈ 1,160.
-    const frames = (bytes() - before) / 29
-    expect(frames).toBeLessThan(0.6 * 4 * (WINDOW / INTERVAL))
-    expect(frames).toBeGreaterThan(0) // still probed
-    // Both ends still measure an RTT: they take turns.
-    expect(a.sessions()[0]?.rttMs).not.toBeNull()
-    expect(b.sessions()[0]?.rttMs).not.toBeNull()
+  it('an idle session is PINGed by one end at a time: 2 frames per 1.5 intervals, not 4 per interval', async () => {
+    // Counted per tick on a manual clock: each node ticks only when the clock is advanced, and
+    // every frame a tick causes is delivered before the next one, so the count is exact.
+    const INTERVAL = 1000
+    const frames = async (timeoutMs: number) => {
+      const clock = new ManualClock()
+      const opts = { keepaliveIntervalMs: INTERVAL, keepaliveTimeoutMs: timeoutMs, clock }
+      const [a] = (await fleet.start(1, () => opts)) as [Node]
+      clock.advance(INTERVAL / 2) // b's ticks fall half-way between a's, as two real nodes' would
+      const [b] = (await fleet.start(1, () => opts)) as [Node]
+      await a.connect(b.address)
+      const row = (n: Node) => n.sessions()[0] as SessionRow
+      const settled = () => row(a).bytesOut === row(b).bytesIn && row(b).bytesOut === row(a).bytesIn
+      await until([a, b], settled, 5000)
+      const before = row(a).bytesOut + row(b).bytesOut
+      for (let step = 0; step < 60; step++) {
+        clock.advance(INTERVAL / 2) // 30 intervals: 30 ticks of each node
+        await untilState(settled)
+      }
+      const after = row(a).bytesOut + row(b).bytesOut
+      await fleet.stopAll()
+      // A PING or PONG frame is 29 bytes on the wire.
+      return (after - before) / 29
+    }
+    // Taking turns: one PING (and its PONG) per 1.5 intervals: 20 of each in 30 intervals.
+    expect(await frames(5 * INTERVAL)).toBe(40)
+    // With a timeout under 2.5 intervals every tick PINGs every session: 2 PINGs + 2 PONGs per interval.
+    expect(await frames(2 * INTERVAL)).toBe(120)
   })
 
   it('a peer sending an oversized frame is closed with frame-too-large; other sessions are untouched', async () => {

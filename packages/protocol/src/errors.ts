@@ -23,6 +23,7 @@ export const CLOSE_REASONS = {
   'not-allowed': 18,
   'identity-conflict': 19,
   overloaded: 20,
+  'slow-reader': 21,
 } as const
 
 export type CloseReason = keyof typeof CLOSE_REASONS
@@ -84,13 +85,19 @@ const REASON_OF: Partial<Record<ErrorCode, CloseReason>> = {
   ERR_IDENTITY_CONFLICT: 'identity-conflict',
 }
 
+/** How a dial or a handshake ended, for errors that report one: a close reason, or no TCP connection at all. */
+export type DialOutcome = CloseReason | 'unreachable'
+
 export class PeerhouseError extends Error {
   override name = 'PeerhouseError'
   readonly code: ErrorCode
+  /** For a failed connect(): how the dial ended (`wrong-node`, `handshake-timeout`, `unreachable`, …). */
+  readonly reason?: DialOutcome
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; reason?: DialOutcome }) {
     super(message, options)
     this.code = code
+    if (options?.reason !== undefined) this.reason = options.reason
   }
 
   /** The reason a connection failing with this error is closed with. */

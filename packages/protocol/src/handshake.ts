@@ -168,22 +168,19 @@ export class Handshake {
       throw new PeerhouseError('ERR_UNEXPECTED_MESSAGE', `both sides claim the ${hello.role} role`)
     }
     const remoteNodeId = toHex(nodeIdFromPublicKey(hello.publicKey))
-    if (remoteNodeId === init.identity.nodeId) {
-      // Same id, another boot number: a second process holds our key (a copied key file).
-      if (hello.incarnation !== init.incarnation) {
-        throw new PeerhouseError(
-          'ERR_IDENTITY_CONFLICT',
-          `another node runs with our id ${remoteNodeId} (incarnation ${hello.incarnation}, ours ${init.incarnation})`,
-        )
-      }
+    // Our own id with another boot number is only a claim: our public key is in our own HELLO, so
+    // anyone can send it. The handshake runs on, and only a verified AUTH proves that a second
+    // process holds our key; the node then refuses it as `identity-conflict` (PROTOCOL.md §5.9).
+    const twin = remoteNodeId === init.identity.nodeId
+    if (twin && hello.incarnation === init.incarnation) {
       throw new PeerhouseError('ERR_SELF_CONNECT', 'connected to ourselves (same node id)')
     }
-    if (init.expectedNodeId !== undefined && remoteNodeId !== init.expectedNodeId) {
+    if (!twin && init.expectedNodeId !== undefined && remoteNodeId !== init.expectedNodeId) {
       throw new PeerhouseError('ERR_WRONG_NODE', `expected node ${init.expectedNodeId}, reached ${remoteNodeId}`)
     }
     this.#remote = hello
     this.#remoteNodeId = remoteNodeId
-    const refusal = init.screen?.({ nodeId: remoteNodeId, incarnation: hello.incarnation })
+    const refusal = twin ? undefined : init.screen?.({ nodeId: remoteNodeId, incarnation: hello.incarnation })
     if (refusal !== undefined) {
       this.#state = 'done'
       return { kind: 'refuse', reason: refusal, remoteNodeId }

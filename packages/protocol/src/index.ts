@@ -21,6 +21,7 @@ export {
   type CloseReason,
   closeReasonCode,
   closeReasonFromCode,
+  type DialOutcome,
   type ErrorCode,
   isCloseReason,
   PeerhouseError,

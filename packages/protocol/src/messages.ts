@@ -32,7 +32,6 @@ export interface Close {
 const HELLO_FIXED = 1 + 4 + 1 + 1 + 1 + PUBLIC_KEY_BYTES + 8 + NONCE_BYTES + EPHEMERAL_KEY_BYTES + 1
 const CLOSE_BYTES = 1 + 1 + SESSION_ID_BYTES
 const ZERO_SESSION = Buffer.alloc(SESSION_ID_BYTES)
-const utf8Decoder = new TextDecoder('utf-8', { fatal: true })
 
 function malformed(what: string): PeerhouseError {
   return new PeerhouseError('ERR_MALFORMED_FRAME', what)
@@ -94,12 +93,9 @@ export function decodeHello(body: Uint8Array): Hello {
   if (netLength < 1 || netLength > MAX_NETWORK_ID_BYTES)
     throw malformed(`HELLO network id length ${netLength} is not 1-64`)
   if (b.length !== o + netLength) throw malformed(`HELLO is ${b.length} bytes, expected ${o + netLength}`)
-  let networkId: string
-  try {
-    networkId = utf8Decoder.decode(b.subarray(o, o + netLength))
-  } catch {
-    throw malformed('HELLO network id is not valid text')
-  }
+  const net = b.subarray(o, o + netLength)
+  if (!net.every((c) => c >= 0x21 && c <= 0x7e)) throw malformed('HELLO network id is not printable ASCII (0x21-0x7e)')
+  const networkId = net.toString('ascii')
   return {
     version,
     rule,

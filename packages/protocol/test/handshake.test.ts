@@ -310,11 +310,20 @@ describe('Handshake: refusals', () => {
     expectError(() => d.receive(body(l.helloFrame())), 'ERR_SELF_CONNECT', 'self')
   })
 
-  it('reports a second process with our id (another incarnation) as an identity conflict at both ends', () => {
-    const d = dialer()
-    const l = listener({ identity: alice, incarnation: 7n })
-    expectError(() => l.receive(body(d.helloFrame())), 'ERR_IDENTITY_CONFLICT', 'identity-conflict')
-    expectError(() => d.receive(body(l.helloFrame())), 'ERR_IDENTITY_CONFLICT', 'identity-conflict')
+  it('our own id with another incarnation is only a claim: the handshake runs on to the key proof', () => {
+    // A second process with our key (a copied key file) proves it with AUTH; the node refuses it
+    // after that proof. A HELLO alone proves nothing: our public key is public.
+    const d = dialer({ expectedNodeId: carol.nodeId })
+    const l = listener({ identity: alice, incarnation: 7n, screen: () => 'duplicate' })
+    const authL = sent(l.receive(body(d.helloFrame())))
+    const authD = sent(d.receive(body(l.helloFrame())))
+    expect(established(d.receive(authL)).remoteNodeId).toBe(alice.nodeId)
+    const atL = established(l.receive(authD))
+    expect(atL).toMatchObject({ remoteNodeId: alice.nodeId, remoteIncarnation: 1n })
+    // A forged HELLO with our key and no key behind it ends at AUTH.
+    const forged = listener({ identity: alice, incarnation: 7n })
+    sent(forged.receive(body(dialer().helloFrame())))
+    expectError(() => forged.receive(encodeAuth(new Uint8Array(64).fill(1))), 'ERR_BAD_SIGNATURE', 'bad-signature')
   })
 
   it('refuses a listener that is not the expected node with ERR_WRONG_NODE', () => {

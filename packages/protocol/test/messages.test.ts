@@ -181,9 +181,11 @@ describe('HELLO', () => {
     expectMalformed(() => decodeHello(body), /HELLO is \d+ bytes, expected \d+/)
   })
 
-  it('rejects a network id that is not valid UTF-8', () => {
-    const body = withByte(sampleBody, NET_LENGTH_AT + 1, 0xff)
-    expectMalformed(() => decodeHello(body), 'not valid text')
+  it('rejects a network id that is not printable ASCII (invalid UTF-8, valid UTF-8, space, control)', () => {
+    for (const byte of [0xff, 0xc3, 0x20, 0x7f, 0x00]) {
+      const body = withByte(sampleBody, NET_LENGTH_AT + 1, byte)
+      expectMalformed(() => decodeHello(body), 'not printable ASCII')
+    }
   })
 })
 
