@@ -57,9 +57,21 @@ export const NodeStatsSchema = z.object({
   staleClosed: count,
   selfConnects: count,
   notAllowed: count.describe('peers refused after the key proof: not on the allowlist'),
-  identityConflicts: count.describe('the same node id seen running twice (a copied key)'),
-  handshakesEvicted: count,
-  sessionsRefused: count,
+  identityConflicts: count.describe(
+    'proven identity conflicts: a peer proved this node’s key, or proved its own with a lower incarnation than a live session of that id',
+  ),
+  identityClaimsUnproven: count.describe(
+    'identity-conflict claims nobody proved (a forgeable plaintext CLOSE): never an alarm',
+  ),
+  handshakesEvicted: count.describe(
+    'inbound connections not yet past the key proof, evicted oldest first at the handshake cap',
+  ),
+  sessionsRefused: count.describe('strangers refused at the session cap'),
+  sessionsEvicted: count.describe(
+    'stranger sessions closed to make room for a configured or allowlisted peer or our own dial',
+  ),
+  peerLimitRefused: count.describe('proven connections refused: their node id already held maxConnectionsPerPeer'),
+  slowReaders: count.describe('sessions closed slow-reader: the peer stopped reading'),
   duplicatesAvoided: count,
   dedupDisagreements: count,
   messagesIn: count,
