@@ -11,6 +11,10 @@ export interface NodeTuning {
   redialMaxMs?: number
   /** Outbound dials in flight per node. @default 512 / nodes, between 1 and 16 */
   maxDialsInFlight?: number
+  /** Inbound unproven handshakes per node (the CLI derives it from the open-file limit). @default 512 */
+  maxHandshakes?: number
+  /** Sessions with strangers per node; configured and allowlisted peers are exempt. @default 1024 */
+  maxSessions?: number
 }
 
 export interface SupervisorOptions {
@@ -27,6 +31,11 @@ export interface SupervisorOptions {
   peers?: readonly string[]
   /** One folder per node (`node-<i>`) with its key. */
   dataDir: string
+  /**
+   * A node whose `node.key` is missing although its folder has an `incarnation` file (it ran
+   * before) gets a new key and id; otherwise the constructor throws ERR_KEY_FILE. @default false
+   */
+  allowNewIdentity?: boolean
   networkId: string
   node?: NodeTuning
   /** Timeout of one request to a worker. @default 5000 */
@@ -35,6 +44,11 @@ export interface SupervisorOptions {
   restartMinMs?: number
   /** @default 5000 */
   restartMaxMs?: number
+  /**
+   * The open-file limit readiness() measures against (not ready when fewer than 128 descriptors
+   * are left); null: unknown, never a reason for not ready. @default the soft limit in /proc/self/limits
+   */
+  descriptorLimit?: number | null
   /** Quiet time after the last change to `<dataDir>/allowlist.json` before it is re-read. @default 100 */
   allowlistDebounceMs?: number
   logger?: Logger

@@ -1,11 +1,20 @@
+import { closeSync, openSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
 import fc from 'fast-check'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
+  ADMIN_RESERVE,
+  ADMIN_SSE_CLIENTS,
   checkDescriptors,
   checkPortsFree,
+  descriptorBudget,
   descriptorsNeeded,
+  descriptorsReserved,
+  formatBudget,
+  NODE_CAPS,
+  NODE_CAPS_FLOOR,
   nodePorts,
+  openDescriptors,
   openFileLimit,
   PreflightError,
   parseOpenFileLimit,
@@ -104,27 +113,83 @@ describe('nodePorts', () => {
   })
 })
 
-describe('descriptor estimate', () => {
+describe('descriptor reserve', () => {
   it('grows with nodes, pairs and external peers', () => {
     const n = fc.integer({ min: 1, max: 512 })
     const k = fc.integer({ min: 0, max: 200_000 })
     const x = fc.integer({ min: 0, max: 64 })
     fc.assert(
       fc.property(n, k, x, (nodes, pairs, ext) => {
-        const need = descriptorsNeeded(nodes, pairs, ext)
-        expect(descriptorsNeeded(nodes + 1, pairs, ext)).toBeGreaterThan(need)
-        expect(descriptorsNeeded(nodes, pairs + 1, ext)).toBeGreaterThan(need)
-        expect(descriptorsNeeded(nodes, pairs, ext + 1)).toBeGreaterThan(need)
+        const need = descriptorsReserved(nodes, pairs, ext)
+        expect(descriptorsReserved(nodes + 1, pairs, ext)).toBeGreaterThan(need)
+        expect(descriptorsReserved(nodes, pairs + 1, ext)).toBeGreaterThan(need)
+        expect(descriptorsReserved(nodes, pairs, ext + 1)).toBeGreaterThan(need)
       }),
     )
   })
 
-  it('covers every connection both ends of every pair may hold', () => {
+  it('covers every connection both ends of every pair may hold, and the admin API', () => {
     const pairs = topologyPairs(8, { kind: 'full-mesh' }).length
     expect(pairs).toBe(28)
-    // 8 listeners + 28 pairs × 2 ends × 2 connections (simultaneous dial) at the very least.
-    expect(descriptorsNeeded(8, pairs, 0)).toBeGreaterThanOrEqual(8 + 28 * 4)
-    expect(descriptorsNeeded(8, pairs, 3)).toBeGreaterThanOrEqual(8 + 28 * 4 + 8 * 3 * 2)
+    // 8 listeners + 28 pairs × 2 ends × 2 connections (simultaneous dial) at the very least, + the admin reserve.
+    expect(descriptorsReserved(8, pairs, 0)).toBeGreaterThanOrEqual(8 + 28 * 4 + ADMIN_RESERVE)
+    expect(descriptorsReserved(8, pairs, 3)).toBeGreaterThanOrEqual(8 + 28 * 4 + 8 * 3 * 2 + ADMIN_RESERVE)
+    // The admin reserve holds every SSE stream the events route admits, and as many requests again.
+    expect(ADMIN_RESERVE).toBeGreaterThanOrEqual(ADMIN_SSE_CLIENTS + 64)
+  })
+})
+
+describe('descriptorBudget', () => {
+  it('8 nodes, full mesh, ulimit -n 2048: 68 handshakes + 136 sessions per node, 406 kept back', () => {
+    const b = descriptorBudget({ nodes: 8, pairs: 28, externalPeers: 0, limit: 2048 })
+    expect(b).toEqual({ limit: 2048, reserved: 406, needed: 790, full: 12694, maxHandshakes: 68, maxSessions: 136 })
+    // Every node full of strangers still leaves the reserve: 406 + 8 × 204 = 2038 ≤ 2048.
+    expect(b.reserved + 8 * (b.maxHandshakes + b.maxSessions)).toBeLessThanOrEqual(2048)
+  })
+
+  it('never hands out more than the limit, never less than the floor, never more than the node defaults', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 512 }),
+        fc.integer({ min: 0, max: 20_000 }),
+        fc.integer({ min: 0, max: 32 }),
+        fc.integer({ min: 0, max: 2_000_000 }),
+        (nodes, pairs, externalPeers, extra) => {
+          const needed = descriptorBudget({ nodes, pairs, externalPeers, limit: null }).needed
+          const limit = needed + extra
+          const b = descriptorBudget({ nodes, pairs, externalPeers, limit })
+          expect(b.reserved + nodes * (b.maxHandshakes + b.maxSessions)).toBeLessThanOrEqual(limit)
+          expect(b.maxHandshakes).toBeGreaterThanOrEqual(NODE_CAPS_FLOOR.maxHandshakes)
+          expect(b.maxSessions).toBeGreaterThanOrEqual(NODE_CAPS_FLOOR.maxSessions)
+          expect(b.maxHandshakes).toBeLessThanOrEqual(NODE_CAPS.maxHandshakes)
+          expect(b.maxSessions).toBeLessThanOrEqual(NODE_CAPS.maxSessions)
+          // A higher limit never gives less.
+          const more = descriptorBudget({ nodes, pairs, externalPeers, limit: limit + 1 })
+          expect(more.maxHandshakes).toBeGreaterThanOrEqual(b.maxHandshakes)
+          expect(more.maxSessions).toBeGreaterThanOrEqual(b.maxSessions)
+        },
+      ),
+    )
+  })
+
+  it('gives the node defaults at `full` and above, and when the limit is unknown or unlimited', () => {
+    const at = (limit: number | null) => descriptorBudget({ nodes: 8, pairs: 28, externalPeers: 2, limit })
+    const full = at(null).full
+    expect(at(full)).toMatchObject(NODE_CAPS)
+    expect(at(full - 8)).not.toMatchObject(NODE_CAPS)
+    expect(at(1_000_000)).toMatchObject(NODE_CAPS)
+    expect(at(null)).toMatchObject({ limit: null, ...NODE_CAPS })
+    expect(at(Number.POSITIVE_INFINITY)).toMatchObject({ limit: null, ...NODE_CAPS })
+  })
+
+  it('formats the start-up line', () => {
+    expect(formatBudget(descriptorBudget({ nodes: 8, pairs: 28, externalPeers: 0, limit: 2048 }))).toBe(
+      'descriptors: limit 2048, 406 kept for the process, the admin API and configured peers; ' +
+        'each node takes at most 68 handshakes + 136 sessions from strangers',
+    )
+    expect(formatBudget(descriptorBudget({ nodes: 8, pairs: 28, externalPeers: 0, limit: null }))).toBe(
+      'descriptors: no limit known; each node takes at most 512 handshakes + 1024 sessions from strangers',
+    )
   })
 })
 
@@ -136,8 +201,8 @@ describe('checkDescriptors', () => {
     externalPeers: 0,
   })
 
-  it('fails with what is needed and what is there', () => {
-    const need = descriptorsNeeded(512, 130816, 0)
+  it('fails with what is needed, what is there and what gives the full caps', () => {
+    const { needed, full } = descriptorBudget({ nodes: 512, pairs: 130816, externalPeers: 0, limit: null })
     let err: unknown
     try {
       checkDescriptors({ ...meshOf(512), limit: 1024 })
@@ -147,7 +212,8 @@ describe('checkDescriptors', () => {
     expect(err).toBeInstanceOf(PreflightError)
     expect((err as PreflightError).code).toBe('ERR_FD_LIMIT')
     expect((err as PreflightError).message).toBe(
-      `open-file limit too low: need ~${need} descriptors for 512 nodes (topology full-mesh, 130816 pairs), have 1024; raise it with ulimit -n ${need}`,
+      `open-file limit too low: need ~${needed} descriptors for 512 nodes (topology full-mesh, 130816 pairs), have 1024; ` +
+        `raise it with ulimit -n ${needed} (${full} gives every node its full 512 handshakes + 1024 sessions)`,
     )
   })
 
@@ -157,12 +223,13 @@ describe('checkDescriptors', () => {
     ).toThrow(/for 4 nodes \(topology random:2, 6 pairs, 8 external peers\), have 10;/)
   })
 
-  it('passes at exactly the estimate, when unlimited, and when the limit is unknown', () => {
-    const need = descriptorsNeeded(8, 28, 0)
-    expect(checkDescriptors({ ...meshOf(8), limit: need })).toBe(need)
-    expect(() => checkDescriptors({ ...meshOf(8), limit: need - 1 })).toThrow(PreflightError)
-    expect(checkDescriptors({ ...meshOf(8), limit: Number.POSITIVE_INFINITY })).toBe(need)
-    expect(checkDescriptors({ ...meshOf(8), limit: null })).toBe(need)
+  it('passes at exactly the floor, when unlimited, and when the limit is unknown', () => {
+    const needed = descriptorsNeeded(8, 28, 0)
+    expect(needed).toBe(790)
+    expect(checkDescriptors({ ...meshOf(8), limit: needed })).toMatchObject(NODE_CAPS_FLOOR)
+    expect(() => checkDescriptors({ ...meshOf(8), limit: needed - 1 })).toThrow(PreflightError)
+    expect(checkDescriptors({ ...meshOf(8), limit: Number.POSITIVE_INFINITY })).toMatchObject(NODE_CAPS)
+    expect(checkDescriptors({ ...meshOf(8), limit: null })).toMatchObject(NODE_CAPS)
   })
 })
 
@@ -182,5 +249,16 @@ describe('open-file limit', () => {
   it.runIf(process.platform === 'linux')('reads a positive limit on Linux', () => {
     const limit = openFileLimit()
     expect(limit).toBeGreaterThan(0)
+  })
+
+  it.runIf(process.platform === 'linux')("counts this process's open descriptors", async () => {
+    const before = (await openDescriptors()) as number
+    expect(before).toBeGreaterThan(2)
+    const fds = Array.from({ length: 10 }, () => openSync('/dev/null', 'r'))
+    try {
+      expect(await openDescriptors()).toBe(before + 10)
+    } finally {
+      for (const fd of fds) closeSync(fd)
+    }
   })
 })

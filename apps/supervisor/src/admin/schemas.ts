@@ -118,6 +118,12 @@ export const ReadinessSchema = z.object({
   missing: TopologySchema.shape.missing,
   asymmetric: TopologySchema.shape.asymmetric,
   duplicates: TopologySchema.shape.duplicates,
+  descriptors: z
+    .object({ open: z.number().int().nullable(), limit: z.number().int().nullable() })
+    .optional()
+    .describe(
+      'descriptors the process has open and its soft limit (null: unknown or unlimited); not ready when fewer than 128 (the admin reserve) are left',
+    ),
 })
 
 /** Clients may send either case; ids are stored lowercase. */
