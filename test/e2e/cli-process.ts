@@ -3,6 +3,21 @@ import { fileURLToPath } from 'node:url'
 
 const CLI = fileURLToPath(new URL('../../apps/supervisor/dist/cli.js', import.meta.url))
 
+export interface SpawnOptions {
+  /** Soft open-file limit of the CLI process (`ulimit -n` in a shell that then execs node). */
+  readonly ulimit?: number
+  /** run() only: SIGKILL the CLI after this long and resolve with code null (it did not exit by itself). @default 20000 */
+  readonly timeoutMs?: number
+}
+
+/** node cli.js args, or the same under `sh -c 'ulimit -n N; exec …'` (exec keeps the pid). */
+function spawnCli(args: string[], env: NodeJS.ProcessEnv, opts: SpawnOptions): ChildProcess {
+  const options = { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'] }
+  if (opts.ulimit === undefined) return spawn(process.execPath, [CLI, ...args], options)
+  const script = `ulimit -n ${Math.floor(opts.ulimit)} && exec "$0" "$@"`
+  return spawn('/bin/sh', ['-c', script, process.execPath, CLI, ...args], options)
+}
+
 export interface HttpResult<T = unknown> {
   status: number
   body: T
@@ -40,29 +55,34 @@ export class CliProcess {
   static run(
     args: string[],
     env: NodeJS.ProcessEnv = {},
+    opts: SpawnOptions = {},
   ): Promise<{ code: number | null; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
-      const child = spawn(process.execPath, [CLI, ...args], {
-        env: { ...process.env, ...env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      })
+      const child = spawnCli(args, env, opts)
       let stdout = ''
       let stderr = ''
-      child.stdout.on('data', (d) => {
+      child.stdout?.on('data', (d) => {
         stdout += d
       })
-      child.stderr.on('data', (d) => {
+      child.stderr?.on('data', (d) => {
         stderr += d
       })
-      child.on('exit', (code) => resolve({ code, stdout, stderr }))
+      // A CLI that should have refused to start but runs is killed, not waited for forever.
+      const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 20_000)
+      child.on('exit', (code) => {
+        clearTimeout(timer)
+        resolve({ code, stdout, stderr })
+      })
     })
   }
 
-  static start(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000): Promise<CliProcess> {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
+  static start(
+    args: string[],
+    env: NodeJS.ProcessEnv = {},
+    timeoutMs = 20_000,
+    opts: SpawnOptions = {},
+  ): Promise<CliProcess> {
+    const child = spawnCli(args, env, opts)
     const out = { stdout: '', stderr: '' }
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -75,8 +95,8 @@ export class CliProcess {
         const m = /admin API: (http:\/\/\S+)/.exec(out.stdout)
         if (m?.[1] === undefined) return
         clearTimeout(timer)
-        child.stdout.off('data', onStdout)
-        child.stderr.off('data', onStderr)
+        child.stdout?.off('data', onStdout)
+        child.stderr?.off('data', onStderr)
         child.off('exit', onExit)
         resolve(new CliProcess(child, m[1].replace(/\/$/, ''), out))
       }
@@ -91,8 +111,8 @@ export class CliProcess {
         clearTimeout(timer)
         reject(new Error(`CLI exited with ${code} before it was up\nstdout: ${out.stdout}\nstderr: ${out.stderr}`))
       }
-      child.stdout.on('data', onStdout)
-      child.stderr.on('data', onStderr)
+      child.stdout?.on('data', onStdout)
+      child.stderr?.on('data', onStderr)
       child.once('exit', onExit)
     })
   }

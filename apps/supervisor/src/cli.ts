@@ -6,8 +6,16 @@ import { KEY_FILE_NAME, keyFileTooOpen } from '@peerhouse/node'
 import { ECDSA_BACKEND, PeerhouseError } from '@peerhouse/protocol'
 import { buildApp } from './admin/app.ts'
 import { AllowlistError } from './allowlist.ts'
-import { type Config, ConfigError, HELP, loadConfig, toSupervisorOptions } from './config.ts'
-import { checkDescriptors, checkPortsFree, nodePorts, PreflightError } from './preflight.ts'
+import { type Config, ConfigError, HELP, isLoopback, loadConfig, toSupervisorOptions } from './config.ts'
+import { DataDirLockError, lockDataDir } from './data-dir-lock.ts'
+import {
+  checkDescriptors,
+  checkPortsFree,
+  type DescriptorBudget,
+  formatBudget,
+  nodePorts,
+  PreflightError,
+} from './preflight.ts'
 import { Supervisor } from './supervisor.ts'
 import { formatTopology, topologyPairs } from './topology.ts'
 
@@ -28,17 +36,32 @@ function fail(err: unknown, code: number): never {
   process.exit(code)
 }
 
-async function preflight(config: Config, pairs: number): Promise<void> {
-  checkDescriptors({ nodes: config.nodes, topology: config.topology, pairs, externalPeers: config.peers.length })
+/** The descriptor budget (each node's caps for strangers) and the port checks. */
+async function preflight(config: Config, pairs: number, externalPeers: number): Promise<DescriptorBudget> {
+  const budget = checkDescriptors({ nodes: config.nodes, topology: config.topology, pairs, externalPeers })
   await checkPortsFree(config.host, nodePorts(config.nodes, config.basePort))
   await checkPortsFree(config.adminHost, [{ port: config.adminPort, owner: 'admin API' }])
+  return budget
 }
 
-function printPortMap(sup: Supervisor, config: Config, pairs: number, admin: AddressInfo): void {
+/** --peers entries that are not this host's own nodes. Only known once the keys are loaded: the preflight counts all. */
+function externalCount(sup: Supervisor): number {
+  return sup.options.peers === undefined ? 0 : sup.options.peers.length - sup.ownPeersSkipped.length
+}
+
+function printPortMap(
+  sup: Supervisor,
+  config: Config,
+  pairs: number,
+  budget: DescriptorBudget,
+  admin: AddressInfo,
+): void {
   const rows = sup.nodes()
+  const external = externalCount(sup)
   const lines = [
     `peerhouse: ${rows.length} nodes, topology ${formatTopology(config.topology)} (${pairs} pairs)` +
-      `${config.peers.length > 0 ? `, ${config.peers.length} external peers` : ''}, network ${config.networkId}, data ${config.dataDir}, signatures ${ECDSA_BACKEND}`,
+      `${external > 0 ? `, ${external} external peers` : ''}, network ${config.networkId}, data ${config.dataDir}, signatures ${ECDSA_BACKEND}`,
+    formatBudget(budget),
     `${'index'.padEnd(6)}${'node id'.padEnd(66)}address`,
     ...rows.map((r) => `${String(r.index).padEnd(6)}${r.nodeId.padEnd(66)}${hostPort(r.host, r.port)}`),
     `admin API: http://${hostPort(admin.address, admin.port)}`,
@@ -58,9 +81,24 @@ async function main(): Promise<void> {
     process.stdout.write(HELP)
     process.exit(0)
   }
-  const pairs = topologyPairs(config.nodes, config.topology, config.seed).length
+  if (config.allowInsecureAdmin && !isLoopback(config.adminHost) && config.adminToken === undefined) {
+    process.stderr.write(
+      `peerhouse: warning: the admin API on ${config.adminHost} has no token: ` +
+        'anyone who reaches it can stop nodes and change the allowlist\n',
+    )
+  }
+  // Before anything reads or writes the data dir: two supervisors would run the same node ids.
   try {
-    await preflight(config, pairs)
+    const lock = lockDataDir(config.dataDir)
+    process.on('exit', () => lock.release())
+  } catch (err) {
+    if (err instanceof DataDirLockError) fail(err, EXIT_USAGE)
+    throw err
+  }
+  const pairs = topologyPairs(config.nodes, config.topology, config.seed).length
+  let budget: DescriptorBudget
+  try {
+    budget = await preflight(config, pairs, config.peers.length)
   } catch (err) {
     if (err instanceof PreflightError) fail(err, EXIT_USAGE)
     throw err
@@ -68,11 +106,19 @@ async function main(): Promise<void> {
 
   let sup: Supervisor
   try {
-    sup = new Supervisor(toSupervisorOptions(config))
+    sup = new Supervisor(toSupervisorOptions(config, budget))
   } catch (err) {
-    // An unreadable or corrupt node.key is a data-dir problem the operator fixes, like a bad flag.
+    // A missing (after a first run), unreadable or corrupt node.key is a data-dir problem the
+    // operator fixes, like a bad flag.
     if (err instanceof PeerhouseError && err.code === 'ERR_KEY_FILE') fail(err, EXIT_USAGE)
     throw err
+  }
+  if (sup.ownPeersSkipped.length > 0) {
+    const skipped = sup.ownPeersSkipped
+    process.stderr.write(
+      `peerhouse: --peers: skipping ${skipped.length} ${skipped.length === 1 ? 'entry that is' : 'entries that are'} ` +
+        `this supervisor's own nodes (${skipped.map((s) => s.index).join(', ')}); the topology decides their links\n`,
+    )
   }
   for (const i of sup.hosts.keys()) {
     const keyFile = join(config.dataDir, `node-${i}`, KEY_FILE_NAME)
@@ -116,6 +162,10 @@ async function main(): Promise<void> {
   sup.on('event', (e) => {
     if (e.type === 'node:status' && e.status === 'restarting') {
       process.stderr.write(`peerhouse: node ${e.index} died (${e.error}); restart #${e.restarts}\n`)
+    } else if (e.type === 'peers:skipped') {
+      process.stderr.write(`peerhouse: node ${e.index} skipped peer ${e.address} (${e.reason}): ${e.message}\n`)
+    } else if (e.type === 'peers:failed') {
+      process.stderr.write(`peerhouse: node ${e.index} did not take its peers (${e.code}): ${e.message}\n`)
     }
   })
   try {
@@ -126,7 +176,7 @@ async function main(): Promise<void> {
     throw err
   }
   if (stopping) return
-  printPortMap(sup, config, pairs, app.server.address() as AddressInfo)
+  printPortMap(sup, config, pairs, budget, app.server.address() as AddressInfo)
 }
 
 process.on('uncaughtException', (err) => fail(err, EXIT_FAILURE))

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { isIP } from 'node:net'
+import { BlockList, isIP } from 'node:net'
 import { dirname, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { assertNetworkId, formatAddress, parseAddress } from '@peerhouse/protocol'
@@ -33,6 +33,10 @@ export interface Config {
   readonly adminToken: string | undefined
   /** Test-only: exposes the admin fault route. */
   readonly enableFaults: boolean
+  /** The operator accepts an admin API on a non-loopback address without a token (the CLI warns). */
+  readonly allowInsecureAdmin: boolean
+  /** A node whose key file is missing but which ran before may start under a new id. */
+  readonly newIdentity: boolean
 }
 
 export interface LoadConfigInput {
@@ -68,12 +72,21 @@ const topology = z
 /** Marks an issue whose message says more than the field's "allowed" text (a refine's default message does not). */
 const DETAIL = { detail: true }
 
+/**
+ * `<nodeId>@host:port` with the node id in lowercase: the admin API accepts ids in either case,
+ * so --peers does too (parseAddress, the wire's rule, wants lowercase).
+ */
+export function normalizePeerAddress(raw: string): string {
+  const at = raw.indexOf('@')
+  return at < 0 ? raw : `${raw.slice(0, at).toLowerCase()}${raw.slice(at)}`
+}
+
 const peers = z.union([z.array(z.string()), z.string().transform((s) => s.split(','))]).transform((list, ctx) => {
   const out: string[] = []
   const seen = new Set<string>()
   for (const raw of list.map((s) => s.trim()).filter((s) => s !== '')) {
     try {
-      const address = parseAddress(raw)
+      const address = parseAddress(normalizePeerAddress(raw))
       if (seen.has(address.nodeId)) {
         ctx.addIssue({
           code: 'custom',
@@ -148,7 +161,7 @@ const FIELDS = {
     flag: 'admin-host',
     env: 'PEERHOUSE_ADMIN_HOST',
     metavar: '<ip>',
-    help: 'Address the admin HTTP API binds.',
+    help: 'Address the admin HTTP API binds; one that is not loopback needs --admin-token (or --allow-insecure-admin).',
     default: '127.0.0.1',
     allowed: 'must be an IPv4 or IPv6 address literal',
     schema: ip,
@@ -166,7 +179,7 @@ const FIELDS = {
     flag: 'topology',
     env: 'PEERHOUSE_TOPOLOGY',
     metavar: '<kind>',
-    help: 'Which local nodes connect: full-mesh, ring, random:K (each node links K others, seeded) or none.',
+    help: 'Which local nodes connect: full-mesh, ring, random:K (each node picks K others at random, seeded; degrees are K or more) or none.',
     default: 'full-mesh',
     allowed: 'must be full-mesh, ring, none or random:K with K an integer 1-999999',
     schema: topology,
@@ -262,6 +275,8 @@ const ARG_OPTIONS = {
   config: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   'enable-faults': { type: 'boolean' },
+  'allow-insecure-admin': { type: 'boolean' },
+  'new-identity': { type: 'boolean' },
 } as const
 
 function parseFlags(argv: readonly string[]): Record<string, string | boolean | undefined> {
@@ -369,6 +384,9 @@ export function loadConfig({ argv, env, cwd }: LoadConfigInput): Config {
     if (typeof raw === 'string' && !help) set(key, parseField(key, raw, { kind: 'flag' }), { kind: 'flag' })
   }
   const enableFaults = flags['enable-faults'] === true || (!help && envFlag(env, 'PEERHOUSE_ENABLE_FAULTS'))
+  const allowInsecureAdmin =
+    flags['allow-insecure-admin'] === true || (!help && envFlag(env, 'PEERHOUSE_ALLOW_INSECURE_ADMIN'))
+  const newIdentity = flags['new-identity'] === true || (!help && envFlag(env, 'PEERHOUSE_NEW_IDENTITY'))
 
   const nodes = values.nodes as number
   const basePort = values.basePort as number
@@ -390,6 +408,15 @@ export function loadConfig({ argv, env, cwd }: LoadConfigInput): Config {
     )
   }
 
+  // An open admin API lets anyone who reaches it stop nodes: loopback, a token, or a loud opt-in.
+  if (!help && !isLoopback(adminHost) && values.adminToken === undefined && !allowInsecureAdmin) {
+    throw new ConfigError(
+      `${where('adminHost', origin('adminHost'))}: ${adminHost} is not a loopback address and no --admin-token is set, ` +
+        'so anyone who reaches it could stop nodes and change the allowlist; ' +
+        'set --admin-token, bind 127.0.0.1, or pass --allow-insecure-admin',
+    )
+  }
+
   const dataDirOrigin = origin('dataDir')
   const dataDirBase = dataDirOrigin.kind === 'file' ? dirname(dataDirOrigin.path) : cwd
   return {
@@ -407,10 +434,28 @@ export function loadConfig({ argv, env, cwd }: LoadConfigInput): Config {
     networkId: values.networkId as string,
     adminToken: values.adminToken,
     enableFaults,
+    allowInsecureAdmin,
+    newIdentity,
   }
 }
 
-export function toSupervisorOptions(config: Config): SupervisorOptions {
+const LOOPBACK = new BlockList()
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4')
+LOOPBACK.addAddress('::1', 'ipv6')
+
+/** 127.0.0.0/8 and ::1, in any spelling (IPv4-mapped too): only this machine can reach them. */
+export function isLoopback(ip: string): boolean {
+  const family = isIP(ip)
+  return family !== 0 && LOOPBACK.check(ip, family === 6 ? 'ipv6' : 'ipv4')
+}
+
+/** The node caps the descriptor budget allows (preflight.ts). */
+export interface NodeCaps {
+  readonly maxHandshakes: number
+  readonly maxSessions: number
+}
+
+export function toSupervisorOptions(config: Config, caps?: NodeCaps): SupervisorOptions {
   return {
     nodes: config.nodes,
     host: config.host,
@@ -420,6 +465,8 @@ export function toSupervisorOptions(config: Config): SupervisorOptions {
     peers: config.peers,
     dataDir: config.dataDir,
     networkId: config.networkId,
+    allowNewIdentity: config.newIdentity,
+    ...(caps && { node: { maxHandshakes: caps.maxHandshakes, maxSessions: caps.maxSessions } }),
   }
 }
 
@@ -440,6 +487,10 @@ function helpText(): string {
     ...rows,
     `${'  --config <file>'.padEnd(26)}JSON file whose keys are the camelCase flag names (peers: array or comma string).`,
     `${' '.repeat(26)}env PEERHOUSE_CONFIG`,
+    `${'  --allow-insecure-admin'.padEnd(26)}Let the admin API listen on a non-loopback address without --admin-token`,
+    `${' '.repeat(26)}(anyone who reaches it can stop nodes); prints a warning. env PEERHOUSE_ALLOW_INSECURE_ADMIN=1`,
+    `${'  --new-identity'.padEnd(26)}Start a node whose node.key is missing but whose folder shows it ran before`,
+    `${' '.repeat(26)}under a new node id (otherwise refused, exit 2). env PEERHOUSE_NEW_IDENTITY=1`,
     `${'  -h, --help'.padEnd(26)}Print this help and exit.`,
     '',
     'Exit codes: 0 clean shutdown (SIGINT/SIGTERM), 1 runtime failure, 2 bad configuration or failed preflight.',

@@ -1,10 +1,12 @@
 import { EventEmitter } from 'node:events'
 import { join } from 'node:path'
 import type { NodeStats, SessionRow } from '@peerhouse/node'
-import { loadOrCreateIdentity } from '@peerhouse/node'
+import { KEY_FILE_NAME, loadOrCreateIdentity } from '@peerhouse/node'
 import { formatAddress, isNodeId, parseAddress } from '@peerhouse/protocol'
 import { AllowlistError, AllowlistStore } from './allowlist.ts'
+import { normalizePeerAddress } from './config.ts'
 import type { SupervisorOptions } from './options.ts'
+import { ADMIN_RESERVE, openDescriptors, openFileLimit } from './preflight.ts'
 import {
   type AllowlistView,
   type NodeDetail,
@@ -18,7 +20,7 @@ import {
 } from './supervisor-api.ts'
 import { peersOf, topologyPairs } from './topology.ts'
 import { topologyReport } from './topology-report.ts'
-import type { WorkerMessage } from './worker/messages.ts'
+import { addPeersResultSchema, type WorkerMessage } from './worker/messages.ts'
 import { NodeHost } from './worker/node-host.ts'
 
 /**
@@ -29,7 +31,14 @@ import { NodeHost } from './worker/node-host.ts'
 export class Supervisor extends EventEmitter<{ event: [SupervisorEvent] }> implements SupervisorApi {
   readonly options: SupervisorOptions
   readonly hosts: NodeHost[]
+  /**
+   * Entries of `peers` that are this supervisor's own nodes, dropped: one consortium-wide list
+   * copied to every host names them, and the local topology decides which local nodes pair.
+   */
+  readonly ownPeersSkipped: readonly { index: number; address: string }[]
   readonly #external: string[]
+  /** The soft open-file limit at construction; null when unknown or unlimited. */
+  readonly #fdLimit: number | null
   readonly #pairs: [number, number][]
   readonly #allowlist: AllowlistStore
   #started = false
@@ -39,11 +48,15 @@ export class Supervisor extends EventEmitter<{ event: [SupervisorEvent] }> imple
   constructor(options: SupervisorOptions) {
     super()
     this.options = options
-    this.#external = (options.peers ?? []).map((p) => formatAddress(parseAddress(p)))
+    const external = (options.peers ?? []).map((p) => parseAddress(normalizePeerAddress(p)))
     this.#pairs = topologyPairs(options.nodes, options.topology, options.seed ?? 1)
+    const limit = options.descriptorLimit === undefined ? openFileLimit() : options.descriptorLimit
+    this.#fdLimit = limit !== null && Number.isFinite(limit) ? limit : null
     this.hosts = Array.from({ length: options.nodes }, (_, index) => {
       const dataDir = join(options.dataDir, `node-${index}`)
-      const { nodeId } = loadOrCreateIdentity(join(dataDir, 'node.key'))
+      const { nodeId } = loadOrCreateIdentity(join(dataDir, KEY_FILE_NAME), {
+        allowNewIdentity: options.allowNewIdentity === true,
+      })
       const host = new NodeHost({
         index,
         nodeId,
@@ -73,6 +86,18 @@ export class Supervisor extends EventEmitter<{ event: [SupervisorEvent] }> imple
       })
       return host
     })
+    const own = new Map(this.hosts.map((h) => [h.nodeId, h.index]))
+    this.ownPeersSkipped = external.flatMap((a) => {
+      const index = own.get(a.nodeId)
+      return index === undefined ? [] : [{ index, address: formatAddress(a) }]
+    })
+    this.#external = external.filter((a) => !own.has(a.nodeId)).map((a) => formatAddress(a))
+    if (this.ownPeersSkipped.length > 0) {
+      options.logger?.warn(
+        { skipped: this.ownPeersSkipped },
+        "peers: skipping entries that are this supervisor's own nodes; the topology decides their links",
+      )
+    }
     this.#allowlist = new AllowlistStore({
       dataDir: options.dataDir,
       siblings: this.hosts.map((h) => h.nodeId),
@@ -126,11 +151,30 @@ export class Supervisor extends EventEmitter<{ event: [SupervisorEvent] }> imple
     return formatAddress({ nodeId: h.nodeId, host: this.options.host, port: h.port })
   }
 
+  /**
+   * Hands a node its configured peers. Nothing is swallowed: each entry the node would not take
+   * and a failed request are logged and sent as events (a node that dies meanwhile gets its
+   * peers again when it is running).
+   */
   #givePeers(host: NodeHost): void {
     if (host.peers.length === 0) return
-    host.request({ method: 'addPeers', addresses: host.peers }).catch(() => {
-      // The worker died meanwhile; it gets its peers again when it is running.
-    })
+    const base = { index: host.index, nodeId: host.nodeId }
+    host.request({ method: 'addPeers', addresses: host.peers }).then(
+      (raw) => {
+        const result = addPeersResultSchema.safeParse(raw)
+        if (!result.success) return // a node that answers null takes every entry or throws
+        for (const s of result.data.skipped) {
+          this.options.logger?.warn({ ...base, ...s }, 'node skipped a configured peer')
+          this.emit('event', { type: 'peers:skipped', ...base, ...s })
+        }
+      },
+      (err: unknown) => {
+        const code = err instanceof SupervisorError ? (err.nodeCode ?? err.code) : 'ERR_INTERNAL'
+        const message = err instanceof Error ? err.message : String(err)
+        this.options.logger?.warn({ ...base, err }, 'could not give the node its configured peers')
+        this.emit('event', { type: 'peers:failed', ...base, code, message })
+      },
+    )
   }
 
   #forward(host: NodeHost, msg: WorkerMessage): void {
@@ -295,14 +339,25 @@ export class Supervisor extends EventEmitter<{ event: [SupervisorEvent] }> imple
   }
 
   async readiness(): Promise<Readiness> {
-    const topo = await this.topology()
+    const [topo, open] = await Promise.all([this.topology(), openDescriptors()])
     const notRunning = this.hosts.filter((h) => h.status !== 'running').map((h) => h.index)
+    const limit = this.#fdLimit
+    // Past this, the admin API's reserve is being eaten: new peers and requests start failing.
+    const pressure = open !== null && limit !== null && open > limit - ADMIN_RESERVE
     const ready =
       notRunning.length === 0 &&
       topo.missing.length === 0 &&
       topo.asymmetric.length === 0 &&
-      topo.duplicates.length === 0
-    return { ready, notRunning, missing: topo.missing, asymmetric: topo.asymmetric, duplicates: topo.duplicates }
+      topo.duplicates.length === 0 &&
+      !pressure
+    return {
+      ready,
+      notRunning,
+      missing: topo.missing,
+      asymmetric: topo.asymmetric,
+      duplicates: topo.duplicates,
+      descriptors: { open, limit },
+    }
   }
 
   dial(index: number, address: string): Promise<SessionRow> {

@@ -57,6 +57,8 @@ describe('defaults', () => {
       networkId: 'peerhouse-dev',
       adminToken: undefined,
       enableFaults: false,
+      allowInsecureAdmin: false,
+      newIdentity: false,
     })
   })
 
@@ -82,6 +84,13 @@ describe('defaults', () => {
       peers: [`${ID_A}@10.0.0.2:30301`],
       dataDir: '/srv/ph/.peerhouse',
       networkId: 'peerhouse-dev',
+      allowNewIdentity: false,
+    })
+    expect(toSupervisorOptions(load(['--new-identity'])).allowNewIdentity).toBe(true)
+    // The descriptor budget's caps go to every node.
+    expect(toSupervisorOptions(c, { maxHandshakes: 40, maxSessions: 80 }).node).toEqual({
+      maxHandshakes: 40,
+      maxSessions: 80,
     })
   })
 })
@@ -98,7 +107,7 @@ describe('flags', () => {
     ['--host', '0.0.0.0', { host: '0.0.0.0' }],
     ['--base-port', '0', { basePort: 0 }],
     ['--base-port', '65528', { basePort: 65528 }],
-    ['--admin-host', '::', { adminHost: '::' }],
+    ['--admin-host', '::1', { adminHost: '::1' }],
     ['--admin-port', '0', { adminPort: 0 }],
     ['--admin-port', '65535', { adminPort: 65535 }],
     ['--topology', 'ring', { topology: { kind: 'ring' } }],
@@ -241,6 +250,16 @@ describe('--peers', () => {
     )
   })
 
+  it('accepts node ids in either case and stores them lowercase, as the admin API does', () => {
+    expect(load(['--peers', `${ID_B.toUpperCase()}@127.0.0.2:30301,${'A'.repeat(64)}@[::1]:1`]).peers).toEqual([
+      `${ID_B}@127.0.0.2:30301`,
+      `${ID_A}@[::1]:1`,
+    ])
+    expect(errorOf(() => load(['--peers', `${ID_A}@127.0.0.2:1,${ID_A.toUpperCase()}@127.0.0.3:1`])).message).toBe(
+      '--peers: node id aaaaaaaaaaaaaaaa… is listed twice',
+    )
+  })
+
   it('rejects the same node id twice', () => {
     expect(errorOf(() => load(['--peers', `${ID_A}@127.0.0.2:1,${ID_A}@127.0.0.3:1`])).message).toBe(
       '--peers: node id aaaaaaaaaaaaaaaa… is listed twice',
@@ -276,7 +295,52 @@ describe('cross-field checks', () => {
       "--admin-port: 30303 is node 2's port (node ports 30301-30308); choose a port outside that range",
     )
     expect(load(['--admin-port', '30303', '--admin-host', '127.0.0.2']).adminPort).toBe(30303)
-    expect(() => load(['--admin-port', '30303', '--admin-host', '0.0.0.0'])).toThrow(ConfigError)
+    expect(
+      errorOf(() => load(['--admin-port', '30303', '--admin-host', '0.0.0.0', '--allow-insecure-admin'])).message,
+    ).toMatch(/^--admin-port: 30303 is node 2's port/)
+  })
+})
+
+describe('admin API exposure', () => {
+  const TOKEN = 't'.repeat(16)
+  it('refuses a non-loopback admin address without a token, naming where it came from', () => {
+    for (const host of ['0.0.0.0', '::', '10.0.0.2', 'fe80::1', '::ffff:10.0.0.2']) {
+      expect(errorOf(() => load(['--admin-host', host])).message).toBe(
+        `--admin-host: ${host} is not a loopback address and no --admin-token is set, so anyone who reaches it ` +
+          'could stop nodes and change the allowlist; set --admin-token, bind 127.0.0.1, or pass --allow-insecure-admin',
+      )
+    }
+    expect(errorOf(() => load([], { PEERHOUSE_ADMIN_HOST: '0.0.0.0' })).message).toMatch(
+      /^PEERHOUSE_ADMIN_HOST: 0\.0\.0\.0 is not a loopback address/,
+    )
+    expect(errorOf(() => load(['--config', configFile({ adminHost: '::' })])).message).toMatch(
+      /^adminHost in .*: :: is not a loopback address/,
+    )
+  })
+
+  it('lets loopback through, and any address with a token or the explicit opt-in', () => {
+    for (const host of ['127.0.0.1', '127.0.0.2', '127.255.255.254', '::1', '::ffff:127.0.0.1']) {
+      expect(load(['--admin-host', host]).adminHost).toBe(host)
+    }
+    expect(load(['--admin-host', '0.0.0.0', '--admin-token', TOKEN]).adminHost).toBe('0.0.0.0')
+    expect(load([], { PEERHOUSE_ADMIN_HOST: '::', PEERHOUSE_ADMIN_TOKEN: TOKEN }).adminHost).toBe('::')
+    expect(load(['--admin-host', '0.0.0.0', '--allow-insecure-admin'])).toMatchObject({ allowInsecureAdmin: true })
+    expect(load(['--admin-host', '::'], { PEERHOUSE_ALLOW_INSECURE_ADMIN: '1' }).allowInsecureAdmin).toBe(true)
+    expect(errorOf(() => load([], { PEERHOUSE_ALLOW_INSECURE_ADMIN: 'yes' })).message).toBe(
+      'PEERHOUSE_ALLOW_INSECURE_ADMIN: must be 1 or 0, got "yes"',
+    )
+    expect(errorOf(() => load(['--allow-insecure-admin=1'])).message).toBe('--allow-insecure-admin: takes no value')
+  })
+})
+
+describe('--new-identity', () => {
+  it('is a flag or PEERHOUSE_NEW_IDENTITY, off by default, never a config file key', () => {
+    expect(load(['--new-identity']).newIdentity).toBe(true)
+    expect(load([], { PEERHOUSE_NEW_IDENTITY: '1' }).newIdentity).toBe(true)
+    expect(load([], { PEERHOUSE_NEW_IDENTITY: '0' }).newIdentity).toBe(false)
+    expect(errorOf(() => load(['--config', configFile({ newIdentity: true })])).message).toMatch(
+      /unknown key "newIdentity"/,
+    )
   })
 })
 
@@ -456,5 +520,11 @@ describe('--help', () => {
     expect(HELP).toContain('PEERHOUSE_CONFIG')
     expect(HELP).toContain('--help')
     expect(HELP).not.toContain('enable-faults')
+    expect(HELP).toMatch(/--allow-insecure-admin .*\n.*PEERHOUSE_ALLOW_INSECURE_ADMIN/)
+    expect(HELP).toMatch(/--new-identity .*\n.*PEERHOUSE_NEW_IDENTITY/)
+  })
+
+  it('says what random:K really builds: each node picks K others, so degrees are at least K', () => {
+    expect(HELP).toContain('random:K (each node picks K others at random, seeded; degrees are K or more)')
   })
 })

@@ -1,8 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { loadOrCreateIdentity } from '@peerhouse/node'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { SupervisorOptions } from '../src/options.ts'
+import { ADMIN_RESERVE, openDescriptors } from '../src/preflight.ts'
 import { dialsInFlightPerNode, Supervisor } from '../src/supervisor.ts'
 
 const running: Supervisor[] = []
@@ -90,6 +92,43 @@ describe('Supervisor', () => {
     await expect(sup.startNode(0)).rejects.toMatchObject({ code: 'ERR_CONFLICT' })
     expect(() => sup.resolveRef('9')).toThrow(expect.objectContaining({ code: 'ERR_UNKNOWN_NODE' }))
     expect(sup.resolveRef(before?.nodeId as string)).toBe(1)
+  })
+})
+
+describe('Supervisor peers and readiness', () => {
+  it('drops its own node ids from peers (one list for every host), in either case, and keeps the rest', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'peerhouse-sup-'))
+    dirs.push(dataDir)
+    const own = [0, 1].map((i) => loadOrCreateIdentity(join(dataDir, `node-${i}`, 'node.key')).nodeId)
+    const other = 'ab'.repeat(32)
+    const sup = supervisor({
+      nodes: 2,
+      dataDir,
+      peers: [`${own[1]?.toUpperCase()}@127.0.0.1:30302`, `${other.toUpperCase()}@127.0.0.9:1`, `${own[0]}@10.0.0.1:1`],
+    })
+    expect(sup.ownPeersSkipped).toEqual([
+      { index: 1, address: `${own[1]}@127.0.0.1:30302` },
+      { index: 0, address: `${own[0]}@10.0.0.1:1` },
+    ])
+    const topo = await sup.topology()
+    expect(topo.nodes).toEqual([...own, other])
+  })
+
+  it('reports descriptors and is not ready when fewer than the admin reserve are left', async () => {
+    const open = (await openDescriptors()) as number
+    const roomy = supervisor({ nodes: 1, topology: { kind: 'none' }, descriptorLimit: open + 1000 })
+    await roomy.start()
+    const ok = await roomy.readiness()
+    expect(ok.ready).toBe(true)
+    expect(ok.descriptors?.limit).toBe(open + 1000)
+    expect(ok.descriptors?.open).toBeGreaterThan(open) // the worker and its listener
+    const tight = supervisor({ nodes: 1, topology: { kind: 'none' }, descriptorLimit: open + ADMIN_RESERVE })
+    await tight.start()
+    const pressed = await tight.readiness()
+    expect(pressed).toMatchObject({ ready: false, notRunning: [], missing: [] })
+    const unknown = supervisor({ nodes: 1, topology: { kind: 'none' }, descriptorLimit: null })
+    await unknown.start()
+    expect(await unknown.readiness()).toMatchObject({ ready: true, descriptors: { limit: null } })
   })
 })
 
