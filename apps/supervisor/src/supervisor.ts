@@ -339,11 +339,14 @@ export class Supervisor extends EventEmitter<{ event: [SupervisorEvent] }> imple
   }
 
   async readiness(): Promise<Readiness> {
-    const [topo, open] = await Promise.all([this.topology(), openDescriptors()])
+    const [topo, counted] = await Promise.all([this.topology(), openDescriptors()])
     const notRunning = this.hosts.filter((h) => h.status !== 'running').map((h) => h.index)
     const limit = this.#fdLimit
+    // Infinity: not even /proc/self/fd could be opened, so every descriptor is taken.
+    const exhausted = counted === Number.POSITIVE_INFINITY
+    const open = exhausted ? limit : counted
     // Past this, the admin API's reserve is being eaten: new peers and requests start failing.
-    const pressure = open !== null && limit !== null && open > limit - ADMIN_RESERVE
+    const pressure = exhausted || (open !== null && limit !== null && open > limit - ADMIN_RESERVE)
     const ready =
       notRunning.length === 0 &&
       topo.missing.length === 0 &&

@@ -261,4 +261,11 @@ describe('open-file limit', () => {
       for (const fd of fds) closeSync(fd)
     }
   })
+
+  it('says Infinity when even /proc/self/fd cannot be opened for want of a descriptor, null when it does not exist', async () => {
+    const failing = (code: string) => () => Promise.reject(Object.assign(new Error(code), { code }))
+    expect(await openDescriptors(failing('EMFILE'))).toBe(Number.POSITIVE_INFINITY)
+    expect(await openDescriptors(failing('ENFILE'))).toBe(Number.POSITIVE_INFINITY)
+    expect(await openDescriptors(failing('ENOENT'))).toBeNull()
+  })
 })
