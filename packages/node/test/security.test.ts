@@ -4,7 +4,8 @@ import { createInterface } from 'node:readline'
 import { type IdentityConflictEvent, Node, type SessionCloseEvent } from '@peerhouse/node'
 import { generateSecretKey, Handshake, identityFromSecretKey } from '@peerhouse/protocol'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Fleet, liveSessions, until } from './helpers.ts'
+import { Fleet, liveSessions, until, untilState } from './helpers.ts'
+import { ManualClock } from './manual-clock.ts'
 
 const fleet = new Fleet()
 const sockets: Socket[] = []
@@ -117,8 +118,11 @@ describe('abuse limits', () => {
     )
   })
 
-  it('closes slow-loris (a byte a second) and half-open connections at the handshake deadline', async () => {
-    const [target] = (await fleet.start(1, () => ({ handshakeTimeoutMs: 600 }))) as [Node]
+  it('closes slow-loris (a byte at a time) and half-open connections exactly at the handshake deadline', async () => {
+    // On a manual clock the deadline is exact whatever the machine's load: nothing closes at
+    // 599 ms, both close at 600 ms.
+    const clock = new ManualClock()
+    const [target] = (await fleet.start(1, () => ({ handshakeTimeoutMs: 600, clock }))) as [Node]
     const silent = netConnect({ host: target.host, port: target.port })
     const loris = netConnect({ host: target.host, port: target.port })
     for (const s of [silent, loris]) {
@@ -126,7 +130,10 @@ describe('abuse limits', () => {
       s.resume()
       sockets.push(s)
     }
-    const t0 = performance.now()
+    await untilState(() => target.stats.accepts === 2)
+    const ends = [closed(silent), closed(loris)]
+    let gone = 0
+    for (const s of [silent, loris]) s.once('close', () => gone++)
     // A valid HELLO, one byte at a time: never malformed, just too slow.
     const hello = new Handshake({
       identity: identityFromSecretKey(generateSecretKey()),
@@ -134,15 +141,17 @@ describe('abuse limits', () => {
       networkId: target.networkId,
       incarnation: 1n,
     }).helloFrame()
-    let at = 0
-    const drip = setInterval(() => loris.writable && at < hello.length && loris.write(hello.subarray(at, ++at)), 100)
     const reasons: string[] = []
     target.on('handshake:error', (e) => reasons.push(e.reason))
-    await Promise.all([closed(silent), closed(loris)])
-    clearInterval(drip)
-    const ms = performance.now() - t0
-    expect(ms).toBeGreaterThanOrEqual(500)
-    expect(ms).toBeLessThan(2000)
+    for (let at = 0; at < 5; at++) {
+      await new Promise<void>((resolve) => loris.write(hello.subarray(at, at + 1), () => resolve()))
+      clock.advance(100)
+    }
+    clock.advance(99) // 599 ms after the accept
+    await new Promise((resolve) => setImmediate(resolve))
+    expect([gone, reasons.length]).toEqual([0, 0])
+    clock.advance(1)
+    await Promise.all(ends)
     expect(target.stats.handshakesFailed['handshake-timeout']).toBe(2)
     expect(reasons).toEqual(['handshake-timeout', 'handshake-timeout'])
   })
