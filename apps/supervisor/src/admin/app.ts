@@ -8,6 +8,7 @@ import { dashboardRoutes } from './dashboard.ts'
 import { errorHandler, notFoundHandler } from './errors.ts'
 import { eventRoutes } from './events.ts'
 import { frameworkErrorOptions, registerFrameworkErrors } from './framework-errors.ts'
+import { DEFAULT_IDLE_TIMEOUT_MS, type HttpLimitsInit, httpTimeoutOptions, registerHttpLimits } from './http-limits.ts'
 import { metricsRoutes } from './metrics.ts'
 import { registerOpenApiRules } from './openapi.ts'
 import { allowlistRoutes } from './routes-allowlist.ts'
@@ -15,7 +16,7 @@ import { clusterRoutes } from './routes-cluster.ts'
 import { nodeRoutes } from './routes-nodes.ts'
 import { SseHub } from './sse-hub.ts'
 
-export interface AdminAppOptions {
+export interface AdminAppOptions extends HttpLimitsInit {
   supervisor: SupervisorApi
   /** When set, POST/PUT/PATCH/DELETE need `Authorization: Bearer <token>`; GETs stay open. */
   adminToken?: string
@@ -23,7 +24,7 @@ export interface AdminAppOptions {
   enableFaults?: boolean
   /** Fastify logger options, `true`, or a pino instance. @default false */
   logger?: boolean | object
-  /** @default 15000 */
+  /** @default 15000, or half of idleTimeoutMs if that is shorter */
   sseHeartbeatMs?: number
   /** Concurrent GET /events streams; past it the answer is 503 ERR_TOO_MANY_CLIENTS (why 64: see SseHubInit). @default 64 */
   sseMaxClients?: number
@@ -41,12 +42,24 @@ function loggerOptions(logger: AdminAppOptions['logger']) {
 
 /** The admin HTTP API over a SupervisorApi. Does not listen: call `app.listen()` (or `app.inject()` in tests). */
 export async function buildApp(opts: AdminAppOptions): Promise<FastifyInstance> {
-  const app = Fastify({ ...loggerOptions(opts.logger), ...frameworkErrorOptions, bodyLimit: BODY_LIMIT_BYTES })
+  // A stream's heartbeat is its only traffic on a quiet cluster: it must come well within the idle timeout.
+  const idleTimeoutMs = opts.idleTimeoutMs ?? Math.max(DEFAULT_IDLE_TIMEOUT_MS, 2 * (opts.sseHeartbeatMs ?? 0))
+  const heartbeatMs = opts.sseHeartbeatMs ?? Math.min(15_000, idleTimeoutMs / 2)
+  if (heartbeatMs > idleTimeoutMs / 2) {
+    throw new TypeError(`sseHeartbeatMs (${heartbeatMs}) must be at most half of idleTimeoutMs (${idleTimeoutMs})`)
+  }
+  const app = Fastify({
+    ...loggerOptions(opts.logger),
+    ...frameworkErrorOptions,
+    ...httpTimeoutOptions(idleTimeoutMs),
+    bodyLimit: BODY_LIMIT_BYTES,
+  })
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
   app.setErrorHandler(errorHandler)
   app.setNotFoundHandler(notFoundHandler)
   registerFrameworkErrors(app)
+  const limits = registerHttpLimits(app, opts)
   registerAuth(app, opts.adminToken)
 
   await app.register(swagger, {
@@ -68,11 +81,11 @@ export async function buildApp(opts: AdminAppOptions): Promise<FastifyInstance> 
     supervisor,
     maxClients: opts.sseMaxClients,
     maxBufferedBytes: opts.sseClientBufferBytes,
-    heartbeatMs: opts.sseHeartbeatMs,
+    heartbeatMs,
     onDrop: (why) => app.log.warn(why),
   })
   await app.register(eventRoutes, { supervisor, hub })
-  await app.register(metricsRoutes, { supervisor, sse: hub })
+  await app.register(metricsRoutes, { supervisor, sse: hub, http: limits })
   await app.register(dashboardRoutes)
   return app
 }

@@ -29,6 +29,7 @@ export const ADMIN_ERRORS = {
   ERR_TIMEOUT: 503,
   ERR_TOO_MANY_CLIENTS: 503,
   ERR_SHUTTING_DOWN: 503,
+  ERR_BUSY: 503,
 } as const
 
 export type AdminErrorCode = keyof typeof ADMIN_ERRORS

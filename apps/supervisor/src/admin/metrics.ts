@@ -3,6 +3,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import { Counter, Gauge, Registry } from 'prom-client'
 import { z } from 'zod'
 import type { NodeSummary, SessionWithLocal, SupervisorApi } from '../supervisor-api.ts'
+import type { HttpLimitStats } from './http-limits.ts'
 import type { SseStats } from './sse-hub.ts'
 
 interface Snapshot {
@@ -190,13 +191,46 @@ function registerSseMetrics(registry: Registry, sse: SseStats): void {
   }
 }
 
+/** What the admin server refused: requests past the in-flight cap, connections past the connection cap. */
+function registerHttpMetrics(registry: Registry, http: HttpLimitStats): void {
+  for (const [name, help, key] of [
+    [
+      'peerhouse_admin_requests_refused_total',
+      'Admin API requests refused with 503 ERR_BUSY because the most requests it serves at once were in flight',
+      'requestsRefused',
+    ],
+    [
+      'peerhouse_admin_connections_dropped_total',
+      'Admin API connections closed on arrival: the most connections it holds were open, every one busy',
+      'connectionsDropped',
+    ],
+    [
+      'peerhouse_admin_connections_evicted_total',
+      'Idle admin API connections (silent, or between keep-alive requests) closed to make room for a new one',
+      'connectionsEvicted',
+    ],
+  ] as const) {
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset()
+        this.inc(http[key])
+      },
+    })
+  }
+}
+
 export interface MetricsRoutesOptions {
   supervisor: SupervisorApi
   sse?: SseStats
+  http?: HttpLimitStats
 }
 
-export const metricsRoutes: FastifyPluginAsync<MetricsRoutesOptions> = async (app, { supervisor, sse }) => {
+export const metricsRoutes: FastifyPluginAsync<MetricsRoutesOptions> = async (app, { supervisor, sse, http }) => {
   const registry = createMetricsRegistry(supervisor, sse)
+  if (http !== undefined) registerHttpMetrics(registry, http)
   app.get(
     '/metrics',
     {
