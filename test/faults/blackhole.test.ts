@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { fullMesh, liveSessions, meshReport, until } from '../../packages/node/test/helpers.ts'
 import { FaultNet } from '../helpers/fault-net.ts'
 import type { SwallowedFin, TcpProxy } from '../helpers/tcp-proxy.ts'
+import { untilEvents } from '../helpers/until-events.ts'
 import { keepaliveFrameBound } from './keepalive-bound.ts'
 
 const INTERVAL = 200
@@ -75,7 +76,8 @@ describe('blackholed link', () => {
     const gaveUp = new Map<string, SwallowedFin & { ms: number }>()
     for (const p of link) {
       p.on('swallowed-fin', (fin) => {
-        if (fin.client === dialer?.localAddress && !gaveUp.has(fin.from)) {
+        // The cut session's connection: its dialer's local port, through this proxy.
+        if (fin.client === dialer?.localAddress && p.address === dialer.remoteAddress && !gaveUp.has(fin.from)) {
           gaveUp.set(fin.from, { ...fin, ms: performance.now() - t0 })
         }
       })
@@ -89,8 +91,8 @@ describe('blackholed link', () => {
     t0 = performance.now()
     const redialed = nextDial(link)
     net.blackholeLink(0, 1)
-    await until(
-      nodes,
+    await untilEvents(
+      [...[a, b].map((n) => [n, ['session:close']] as const), ...link.map((p) => [p, ['swallowed-fin']] as const)],
       () => closes.size === 2 && gaveUp.size === 2,
       DEADLINE,
       () => JSON.stringify([...closes.values(), ...gaveUp]),

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { fullMesh, liveSessions, meshReport, until } from '../../packages/node/test/helpers.ts'
 import { FaultNet } from '../helpers/fault-net.ts'
 import type { SwallowedFin, TcpProxy } from '../helpers/tcp-proxy.ts'
+import { untilEvents } from '../helpers/until-events.ts'
 import { keepaliveFrameBound } from './keepalive-bound.ts'
 
 const N = 16
@@ -55,12 +56,13 @@ describe('partition', () => {
           .map((s) => s.sessionId),
       ),
     )
-    // The moment each end gave up: its FIN into the dark link (session:close waits out the drain).
+    // Each end's give-up is its FIN (or reset) into the dark link, seen by the proxy with what that
+    // end sent there first. A cut session's connection is named by both of the dialer's addresses.
     const dialers = new Set(
       nodes.flatMap((n) =>
         liveSessions(n)
           .filter((s) => cut.has(s.sessionId) && s.direction === 'outbound')
-          .map((s) => s.localAddress),
+          .map((s) => `${s.localAddress}>${s.remoteAddress}`),
       ),
     )
     const fins = new Map<string, SwallowedFin>()
@@ -71,8 +73,9 @@ describe('partition', () => {
     )
     for (const p of crossProxies) {
       p.on('swallowed-fin', (fin) => {
-        const key = `${fin.client}/${fin.from}`
-        if (dialers.has(fin.client) && !fins.has(key)) fins.set(key, fin)
+        const connection = `${fin.client}>${p.address}`
+        const key = `${connection}/${fin.from}`
+        if (dialers.has(connection) && !fins.has(key)) fins.set(key, fin)
       })
     }
     const crossCloses: { reason: string; ms: number }[] = []
@@ -86,6 +89,7 @@ describe('partition', () => {
     }
     const pairs = (N / 2) * (N / 2)
     expect(cut.size).toBe(pairs)
+    expect(dialers.size).toBe(pairs)
     t0 = performance.now()
     const index = [...nodes.keys()]
     net.partition(index.slice(0, N / 2), index.slice(N / 2))
@@ -93,8 +97,11 @@ describe('partition', () => {
     // it (awaited, not counted after a sleep) and gave up on the dark link.
     await Promise.all([
       new Promise((resolve) => setTimeout(resolve, PARTITION_MS)),
-      until(
-        nodes,
+      untilEvents(
+        [
+          ...nodes.map((n) => [n, ['session:close']] as const),
+          ...crossProxies.map((p) => [p, ['swallowed-fin']] as const),
+        ],
         () => crossCloses.length >= 2 * pairs && fins.size >= 2 * pairs,
         PARTITION_MS + DEADLINE,
         () => `${crossCloses.length} of ${2 * pairs} closes, ${fins.size} of ${2 * pairs} FINs`,

@@ -120,7 +120,11 @@ interface Pair {
 
 export interface SwallowedFin {
   from: 'client' | 'target'
-  /** The dialer's `host:port`: the `localAddress` of its session row. */
+  /**
+   * The dialer's `host:port`: the `localAddress` of its session row. Not unique on its own: Linux
+   * may give two dialers the same local port towards different proxies. With the proxy's
+   * `address` (the row's `remoteAddress`) it names one connection.
+   */
   client: string
   /** Frames `from` sent into the dark before it gave up (a keepalive sends one PING per tick). */
   frames: number
@@ -183,6 +187,12 @@ export class TcpProxy extends EventEmitter<TcpProxyEvents> {
 
   get port(): number {
     return (this.#server.address() as { port: number }).port
+  }
+
+  /** `host:port` as a dialer's session row has it in `remoteAddress`. */
+  get address(): string {
+    const { address, port } = this.#server.address() as { address: string; port: number }
+    return `${address}:${port}`
   }
 
   get mode(): ProxyMode {
