@@ -179,7 +179,7 @@ const FIELDS = {
     flag: 'topology',
     env: 'PEERHOUSE_TOPOLOGY',
     metavar: '<kind>',
-    help: 'Which local nodes connect: full-mesh, ring, random:K (each node picks K others at random, seeded; degrees are K or more) or none.',
+    help: 'Which local nodes connect: full-mesh, ring, random:K (each node picks K others at random, seeded, so each has at least min(K, N-1) links) or none.',
     default: 'full-mesh',
     allowed: 'must be full-mesh, ring, none or random:K with K an integer 1-999999',
     schema: topology,

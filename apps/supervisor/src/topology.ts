@@ -20,7 +20,8 @@ function prng(seed: number): () => number {
 /**
  * Unordered pairs [i, j] (i < j) of node indices to connect. Both nodes of a pair keep each
  * other as peers, so either may dial first; dedup leaves one session.
- * `random:K` links each node to K others chosen at random (so degrees are ≥ K, capped at n-1).
+ * `random:K`: each node picks K others at random; a pair picked from both sides counts once, so
+ * every degree is at least min(K, n-1) and most are more (the mean is just under 2K).
  */
 export function topologyPairs(n: number, t: Topology, seed = 1): [number, number][] {
   const pairs = new Set<string>()

@@ -524,7 +524,9 @@ describe('--help', () => {
     expect(HELP).toMatch(/--new-identity .*\n.*PEERHOUSE_NEW_IDENTITY/)
   })
 
-  it('says what random:K really builds: each node picks K others, so degrees are at least K', () => {
-    expect(HELP).toContain('random:K (each node picks K others at random, seeded; degrees are K or more)')
+  it('says what random:K really builds: each node picks K others, so degrees are at least min(K, N-1)', () => {
+    expect(HELP).toContain(
+      'random:K (each node picks K others at random, seeded, so each has at least min(K, N-1) links)',
+    )
   })
 })
