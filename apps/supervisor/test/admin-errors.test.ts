@@ -152,6 +152,18 @@ describe('admin API: every error answer has the ErrorBody shape', () => {
     expectErrorBody(503, second.split('\r\n\r\n')[1] ?? '', 'ERR_SHUTTING_DOWN')
   })
 
+  it('a body with thousands of bad fields gets at most 100 details, and says how many were left out', async () => {
+    const { app } = await setup()
+    const nodeIds = Array.from({ length: 5000 }, (_, i) => `bad-${i}`)
+    const res = await app.inject({ method: 'PUT', url: '/allowlist', payload: { enabled: true, nodeIds } })
+    expect(res.statusCode).toBe(400)
+    const body = expectErrorBody(400, res.body, 'ERR_VALIDATION')
+    expect(body.details).toHaveLength(100)
+    expect(body.details?.[0]?.path).toBe('body.nodeIds.0')
+    expect(body.message).toMatch(/; and 4900 more$/)
+    expect(res.body.length).toBeLessThan(32 * 1024)
+  })
+
   it('no 4xx from Fastify escapes with a code whose status differs', () => {
     for (const [statusCode, code] of [
       [400, 'ERR_BAD_REQUEST'],

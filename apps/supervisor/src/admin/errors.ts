@@ -105,6 +105,9 @@ function fieldIssues(context: string | undefined, validation: readonly Validatio
   })
 }
 
+/** Field issues an error body lists at most. */
+const MAX_DETAILS = 100
+
 /** Fastify's and Node's own client errors, by status; any other 4xx becomes a plain 400. */
 const CLIENT_ERROR_CODES: Partial<Record<number, AdminErrorCode>> = {
   400: 'ERR_BAD_REQUEST',
@@ -119,8 +122,11 @@ const CLIENT_ERROR_CODES: Partial<Record<number, AdminErrorCode>> = {
 /** Maps anything thrown in a route or hook to an ErrorBody; unexpected errors become a bare 500. */
 export function toErrorBody(err: unknown): ErrorBody {
   if (hasZodFastifySchemaValidationErrors(err)) {
-    const details = fieldIssues(err.validationContext, err.validation as unknown as Validation[])
-    return body('ERR_VALIDATION', details.map((d) => `${d.path}: ${d.message}`).join('; '), { details })
+    const all = fieldIssues(err.validationContext, err.validation as unknown as Validation[])
+    // A 1 MiB allowlist of bad ids is 10,000 issues: the answer names the first ones, not all.
+    const details = all.slice(0, MAX_DETAILS)
+    const more = all.length > MAX_DETAILS ? `; and ${all.length - MAX_DETAILS} more` : ''
+    return body('ERR_VALIDATION', details.map((d) => `${d.path}: ${d.message}`).join('; ') + more, { details })
   }
   if (err instanceof AdminApiError) return body(err.code, err.message, err.details && { details: err.details })
   if (err instanceof SupervisorError) return fromSupervisor(err)
