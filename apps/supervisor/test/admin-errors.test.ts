@@ -183,7 +183,7 @@ describe('admin API: every error answer has the ErrorBody shape', () => {
 
 describe('admin API: how a dial ended (SupervisorError.nodeReason)', () => {
   const withReason = (reason: string, nodeCode = 'ERR_NO_SESSION') =>
-    Object.assign(new SupervisorError('ERR_NODE', `dial failed: ${reason}`, nodeCode), { nodeReason: reason })
+    new SupervisorError('ERR_NODE', `dial failed: ${reason}`, nodeCode, reason)
 
   it.each([
     ['wrong-node', 502, 'ERR_NODE'],

@@ -124,8 +124,7 @@ export class StubSupervisor extends EventEmitter<{ event: [SupervisorEvent] }> i
   }
   async readiness(): Promise<Readiness> {
     const notRunning = this.status.flatMap((s, i) => (s === 'running' ? [] : [i]))
-    // Not returned as a literal: Readiness is gaining \`descriptors\` (issue 9) while this is written.
-    const readiness = {
+    return {
       ready: notRunning.length === 0,
       notRunning,
       missing: [],
@@ -133,7 +132,6 @@ export class StubSupervisor extends EventEmitter<{ event: [SupervisorEvent] }> i
       duplicates: [],
       descriptors: { open: null, limit: null },
     }
-    return readiness
   }
   async dial(index: number, address: string): Promise<SessionRow> {
     this.#check('dial')

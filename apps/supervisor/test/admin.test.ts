@@ -45,7 +45,6 @@ describe('admin API: reads', () => {
 
   it('GET /readyz: 200 when ready, 503 naming the nodes not running', async () => {
     const { app, supervisor } = await setup()
-    // toMatchObject: the body also carries `descriptors` (helper B's part of issue 9).
     expect((await app.inject('/readyz')).json()).toMatchObject({
       ready: true,
       notRunning: [],

@@ -76,11 +76,10 @@ function body(
 function fromSupervisor(err: SupervisorError): ErrorBody {
   if (err.code !== 'ERR_NODE') return body(err.code, err.message)
   const nodeCode = err.nodeCode
-  // Read defensively: SupervisorError gains nodeReason with the worker's `reason` (issue 9).
-  const reason = (err as { nodeReason?: unknown }).nodeReason
+  const reason = err.nodeReason
   const extra = {
     ...(nodeCode === undefined ? {} : { nodeCode }),
-    ...(typeof reason === 'string' ? { reason } : {}),
+    ...(reason === undefined ? {} : { reason }),
   }
   // Bad input the node refused is the caller's fault; anything else is the node failing (dial failed).
   if (nodeCode === 'ERR_INVALID_ADDRESS' || nodeCode === 'ERR_SELF_CONNECT') return body(nodeCode, err.message, extra)

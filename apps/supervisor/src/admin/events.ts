@@ -13,8 +13,8 @@ export interface EventRoutesOptions {
 }
 
 /**
- * Every SupervisorEvent type, for `?types=`. The check below stops the build when the union gains
- * a type this list lacks (a listed name with no event yet only matches nothing).
+ * Every SupervisorEvent type, for `?types=`: `satisfies` and the check below stop the build when
+ * the list and the union disagree either way.
  */
 export const SSE_EVENT_TYPES = [
   'session:open',
@@ -27,7 +27,7 @@ export const SSE_EVENT_TYPES = [
   'allowlist:change',
   'allowlist:invalid',
   'identity:conflict',
-] as const
+] as const satisfies readonly SupervisorEvent['type'][]
 type Unlisted = Exclude<SupervisorEvent['type'], (typeof SSE_EVENT_TYPES)[number]>
 const everyTypeListed: [Unlisted] extends [never] ? true : Unlisted = true
 void everyTypeListed
