@@ -195,9 +195,10 @@ describe('(c) dedup rule 1 across implementations', () => {
       expect((await nodeDial).sessionId).toBe(inbound.sessionId)
       if (smaller === 'Node') {
         // The Node already holds the session the rule keeps, so it refuses the doc peer's dial right
-        // after its HELLO, before signing anything (PROTOCOL.md §8.6): CLOSE duplicate, zero winner.
+        // after its HELLO, before signing anything (PROTOCOL.md §8.8): CLOSE duplicate, naming as
+        // winner the session it keeps, which the doc peer holds.
         await reached(outbound, 'closed')
-        expect(outbound.received).toEqual([{ reason: REASON.duplicate, winner: null }])
+        expect(outbound.received).toEqual([{ reason: REASON.duplicate, winner: inbound.sessionId }])
         expect(outbound.sessionId).toBeUndefined()
         expect(node.sessions().map((s) => s.sessionId)).toEqual([inbound.sessionId])
         expect(node.stats.duplicatesAvoided).toBe(1)

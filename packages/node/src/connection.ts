@@ -340,7 +340,7 @@ export class Connection {
       this.#owner.onRemoteKnown(this)
     } else if (step.kind === 'refuse') {
       this.#owner.onRemoteKnown(this)
-      this.close(step.reason)
+      this.close(step.reason, { winner: step.winner })
     } else if (step.kind === 'closed') {
       this.#onPeerClose(step.close, false)
     } else {

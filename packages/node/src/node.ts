@@ -12,6 +12,7 @@ import {
   type PeerAddress,
   PeerhouseError,
   parseAddress,
+  type Refusal,
 } from '@peerhouse/protocol'
 import { Allowlist, admissionVerdict, emptyStats } from './admission.ts'
 import { type Clock, realClock } from './clock.ts'
@@ -67,7 +68,7 @@ export class Node extends EventEmitter<NodeEvents> {
     this.identity =
       init.identity ??
       (init.dataDir !== undefined
-        ? loadOrCreateIdentity(join(init.dataDir, KEY_FILE_NAME))
+        ? loadOrCreateIdentity(join(init.dataDir, KEY_FILE_NAME), { allowNewIdentity: init.allowNewIdentity })
         : identityFromSecretKey(generateSecretKey()))
     this.nodeId = this.identity.nodeId
     this.incarnation = init.incarnation ?? nextIncarnation(init.dataDir)
@@ -405,7 +406,8 @@ export class Node extends EventEmitter<NodeEvents> {
     }
     if (newest === undefined) return
     this.stats.sessionsEvicted++
-    newest.close('overloaded')
+    // No drain: its descriptor is what the protected peer needs, so it goes once the CLOSE is out.
+    newest.close('overloaded', { noDrain: true })
   }
 
   /**
@@ -413,11 +415,15 @@ export class Node extends EventEmitter<NodeEvents> {
    * when the session rule 1 keeps (dialed by the smaller id) is up or on its way. Refusing it
    * now with `duplicate` saves both ends a signature and a verification (PROTOCOL.md §8.8).
    */
-  #screen(conn: Connection, peer: { nodeId: string; incarnation: bigint }): CloseReason | undefined {
+  #screen(conn: Connection, peer: { nodeId: string; incarnation: bigint }): Refusal | undefined {
     const dialedByLarger = (conn.direction === 'outbound') !== this.nodeId < peer.nodeId
-    if (!dialedByLarger || !this.#table.keptSessionUpOrComing(conn, peer, PENDING_DEFER_MS)) return undefined
+    if (!dialedByLarger) return undefined
+    const kept = this.#table.keptSessionUpOrComing(conn, peer, PENDING_DEFER_MS)
+    if (kept === undefined) return undefined
     this.stats.duplicatesAvoided++
-    return 'duplicate'
+    // The winner names the session that is up: a dialer that meant another node (it has not seen
+    // our HELLO) learns from it whom it reached (PROTOCOL.md §8.8).
+    return kept === 'coming' ? { reason: 'duplicate' } : { reason: 'duplicate', winner: kept.session?.sessionId }
   }
 
   #identityConflict(e: {
@@ -598,6 +604,7 @@ export class Node extends EventEmitter<NodeEvents> {
       this.#afterFailure(id, new PeerhouseError('ERR_NO_SESSION', message, { cause: info?.error, reason }))
       return
     }
+    if (!conn.confirmed && this.#reachedAnother(conn, id)) return
     this.#dialer.lost(id, reason)
     if (!conn.confirmed && this.#waiters.has(id)) {
       // Our dial ended as a duplicate: the session it deferred to should open shortly. Callers
@@ -608,6 +615,26 @@ export class Node extends EventEmitter<NodeEvents> {
         () => new PeerhouseError('ERR_NO_SESSION', `dial to ${id} ended as ${reason}; no session followed`, { reason }),
       )
     }
+  }
+
+  /**
+   * Our dial to `id` was refused as a duplicate before we saw the listener's HELLO, naming as
+   * winner a session we hold with ANOTHER node: the address belongs to that node, not to `id`.
+   * That is a `wrong-node` failure, reported at once (not a session to wait for).
+   */
+  #reachedAnother(conn: Connection, id: string): boolean {
+    const info = conn.closeInfo
+    if (conn.direction !== 'outbound' || info?.reason !== 'duplicate' || info.winner === undefined) return false
+    const other = this.#table.sessionById(info.winner)
+    const reached = other?.session?.remoteNodeId
+    if (reached === undefined || reached === id) return false
+    this.#afterFailure(
+      id,
+      new PeerhouseError('ERR_WRONG_NODE', `expected node ${id} at ${conn.remoteAddress}, reached ${reached}`, {
+        reason: 'wrong-node',
+      }),
+    )
+    return true
   }
 
   /** A dial or handshake failed and nothing else is under way for `id`. */

@@ -134,20 +134,31 @@ export class SessionTable {
    *   meanwhile starved a 128-node storm (3,471 of 8,128 pairs after 143 s).
    * An inbound handshake in progress is never deferred to: its HELLO names the peer, but anyone
    * can send that HELLO (a spoofed one every 2 s kept two nodes apart for 30 s when it counted).
+   * Returns the session that is up, 'coming' for our own dial, or undefined.
    */
-  keptSessionUpOrComing(conn: Connection, peer: { nodeId: string; incarnation: bigint }, deferMs: number): boolean {
+  keptSessionUpOrComing(
+    conn: Connection,
+    peer: { nodeId: string; incarnation: bigint },
+    deferMs: number,
+  ): Connection | 'coming' | undefined {
     const keptDirection = conn.direction === 'inbound' ? 'outbound' : 'inbound'
     for (const c of this.#byRemote.values(peer.nodeId)) {
       if (c === conn || c.direction !== keptDirection) continue
-      if (c.usable && (c.session as HandshakeResult).remoteIncarnation === peer.incarnation) return true
+      if (c.usable && (c.session as HandshakeResult).remoteIncarnation === peer.incarnation) return c
     }
-    if (keptDirection === 'inbound') return false
+    if (keptDirection === 'inbound') return undefined
     const young = (since: number) => this.#clock.now() - since < deferMs
     for (const c of this.#byRemote.values(peer.nodeId)) {
-      if (c !== conn && c.direction === 'outbound' && c.state === 'handshake' && young(c.startedAt)) return true
+      if (c !== conn && c.direction === 'outbound' && c.state === 'handshake' && young(c.startedAt)) return 'coming'
     }
-    for (const d of this.#dials.values(peer.nodeId)) if (young(d.startedAt)) return true
-    return false
+    for (const d of this.#dials.values(peer.nodeId)) if (young(d.startedAt)) return 'coming'
+    return undefined
+  }
+
+  /** The proven connection with this session id, if this node holds it (any state but closed). */
+  sessionById(sessionId: string): Connection | undefined {
+    for (const c of this.#sessions) if (c.session?.sessionId === sessionId) return c
+    return undefined
   }
 
   /** Established or open sessions with `id`, not closing. */

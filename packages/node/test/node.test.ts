@@ -1,4 +1,4 @@
-import { connect as netConnect } from 'node:net'
+import { createServer, connect as netConnect } from 'node:net'
 import type { HandshakeErrorEvent, Node, SessionCloseEvent, SessionRow } from '@peerhouse/node'
 import { decodeClose, FrameDecoder, formatAddress, MAX_HANDSHAKE_FRAME_BODY } from '@peerhouse/protocol'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -154,5 +154,38 @@ describe('Node', () => {
     expect(b.stats.handshakesFailed['frame-too-large']).toBe(1)
     expect(liveSessions(b).map((s) => s.sessionId)).toEqual([good.sessionId])
     await until([a, b], () => true, 10)
+  })
+})
+
+describe('connect() answers with how the dial ended, at once', () => {
+  it('a wrong id at a peer’s address is wrong-node from either side, also when the peer refuses before its HELLO', async () => {
+    const [x, y] = (await fleet.start(2)) as [Node, Node]
+    const [small, large] = x.nodeId < y.nodeId ? [x, y] : [y, x]
+    await small.connect(large.address)
+    const wrong = 'ab'.repeat(32)
+    for (const [from, to] of [
+      [small, large],
+      [large, small],
+    ] as const) {
+      // From the larger id the peer refuses right after our HELLO (its session with us is up,
+      // §8.8), before we see whom we reached; the winner it names tells us.
+      const err = await from.connect(formatAddress({ nodeId: wrong, host: to.host, port: to.port })).catch((e) => e)
+      expect(err).toMatchObject({ reason: 'wrong-node' })
+    }
+    expect(small.connectedNodeIds()).toEqual([large.nodeId])
+  })
+
+  it('an unreachable address is reason unreachable', async () => {
+    const [a] = (await fleet.start(1)) as [Node]
+    const closedPort = await new Promise<number>((resolve) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = s.address() as { port: number }
+        s.close(() => resolve(port))
+      })
+    })
+    const err = await a
+      .connect(formatAddress({ nodeId: 'cd'.repeat(32), host: '127.0.0.1', port: closedPort }))
+      .catch((e) => e)
+    expect(err).toMatchObject({ code: 'ERR_NO_SESSION', reason: 'unreachable' })
   })
 })

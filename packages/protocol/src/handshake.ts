@@ -43,11 +43,18 @@ export interface HandshakeInit {
   /** @default DEDUP_RULE_ID */
   rule?: number
   /**
-   * Called once the peer's HELLO passed every check, before anything is signed: a close reason
-   * ends the handshake there (e.g. `duplicate` when the session the rule keeps already exists
-   * or is on its way), so a doomed handshake costs no signature and no verification.
+   * Called once the peer's HELLO passed every check, before anything is signed: a refusal ends
+   * the handshake there (e.g. `duplicate` when the session the rule keeps already exists or is on
+   * its way, with that session's id as the winner when it exists), so a doomed handshake costs no
+   * signature and no verification.
    */
-  screen?: (peer: { readonly nodeId: string; readonly incarnation: bigint }) => CloseReason | undefined
+  screen?: (peer: { readonly nodeId: string; readonly incarnation: bigint }) => Refusal | undefined
+}
+
+/** Why the screen ended a handshake, and the session it defers to when that one exists. */
+export interface Refusal {
+  readonly reason: CloseReason
+  readonly winner?: string
 }
 
 export interface HandshakeResult {
@@ -66,8 +73,8 @@ export interface HandshakeResult {
 
 export type HandshakeStep =
   | { readonly kind: 'send'; readonly frame: Uint8Array; readonly remoteNodeId: string }
-  /** `screen` declined the peer after its HELLO: close with this reason, nothing signed. */
-  | { readonly kind: 'refuse'; readonly reason: CloseReason; readonly remoteNodeId: string }
+  /** `screen` declined the peer after its HELLO: close with this reason (and winner), nothing signed. */
+  | { readonly kind: 'refuse'; readonly reason: CloseReason; readonly winner?: string; readonly remoteNodeId: string }
   | { readonly kind: 'established'; readonly result: HandshakeResult }
   | { readonly kind: 'closed'; readonly close: Close }
 
@@ -183,7 +190,7 @@ export class Handshake {
     const refusal = twin ? undefined : init.screen?.({ nodeId: remoteNodeId, incarnation: hello.incarnation })
     if (refusal !== undefined) {
       this.#state = 'done'
-      return { kind: 'refuse', reason: refusal, remoteNodeId }
+      return { kind: 'refuse', ...refusal, remoteNodeId }
     }
     const own = this.#ownHello()
     const [dialerHello, listenerHello] = init.role === 'dialer' ? [own, body] : [body, own]

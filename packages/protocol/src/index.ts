@@ -33,6 +33,7 @@ export {
   type HandshakeInit,
   type HandshakeResult,
   type HandshakeStep,
+  type Refusal,
   sessionIdOf,
   transcriptHash,
 } from './handshake.ts'

@@ -314,7 +314,7 @@ describe('Handshake: refusals', () => {
     // A second process with our key (a copied key file) proves it with AUTH; the node refuses it
     // after that proof. A HELLO alone proves nothing: our public key is public.
     const d = dialer({ expectedNodeId: carol.nodeId })
-    const l = listener({ identity: alice, incarnation: 7n, screen: () => 'duplicate' })
+    const l = listener({ identity: alice, incarnation: 7n, screen: () => ({ reason: 'duplicate' }) })
     const authL = sent(l.receive(body(d.helloFrame())))
     const authD = sent(d.receive(body(l.helloFrame())))
     expect(established(d.receive(authL)).remoteNodeId).toBe(alice.nodeId)
