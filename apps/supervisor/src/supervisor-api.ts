@@ -85,7 +85,20 @@ export type SupervisorEvent =
       remoteNodeId: string
       winner: string
     }
-  | { type: 'handshake:error'; index: number; nodeId: string; reason: string; direction: string; remoteAddress: string }
+  | {
+      type: 'handshake:error'
+      index: number
+      nodeId: string
+      reason: string
+      direction: string
+      remoteAddress: string
+      /** The peer's id when known: proven by its AUTH, or the id this node dialed. */
+      remoteNodeId?: string
+      /** What an inbound HELLO named before the handshake failed: a claim, not an identity. */
+      claimedNodeId?: string
+    }
+  /** Handshake failures the node saw but did not send one by one (more than 50 a second): their count, each second. */
+  | { type: 'handshake:suppressed'; index: number; nodeId: string; count: number }
   | { type: 'node:status'; index: number; nodeId: string; status: NodeStatus; restarts: number; error?: string }
   | ({ type: 'allowlist:change'; source: 'api' | 'file' } & AllowlistView)
   /** A hand-edited allowlist file failed validation; the last good list stays in force. */
@@ -102,6 +115,8 @@ export type SupervisorEvent =
       conflictNodeId: string
       incarnations: readonly string[]
       byPeer: boolean
+      /** With byPeer: the proven id of the peer that told this node. */
+      reportedBy?: string
       remoteAddress: string
     }
 

@@ -199,8 +199,11 @@ export class Supervisor extends EventEmitter<{ event: [SupervisorEvent] }> imple
         conflictNodeId: msg.nodeId,
         incarnations: msg.incarnations,
         byPeer: msg.byPeer,
+        ...(msg.reportedBy !== undefined && { reportedBy: msg.reportedBy }),
         remoteAddress: msg.remoteAddress,
       })
+    } else if (msg.event === 'handshake:suppressed') {
+      this.emit('event', { type: 'handshake:suppressed', ...base, count: msg.count })
     } else {
       this.emit('event', {
         type: 'handshake:error',
@@ -208,6 +211,8 @@ export class Supervisor extends EventEmitter<{ event: [SupervisorEvent] }> imple
         reason: msg.reason,
         direction: msg.direction,
         remoteAddress: msg.remoteAddress,
+        ...(msg.remoteNodeId !== undefined && { remoteNodeId: msg.remoteNodeId }),
+        ...(msg.claimedNodeId !== undefined && { claimedNodeId: msg.claimedNodeId }),
       })
     }
   }

@@ -21,6 +21,7 @@ export const SSE_EVENT_TYPES = [
   'session:close',
   'session:duplicate',
   'handshake:error',
+  'handshake:suppressed',
   'node:status',
   'peers:skipped',
   'peers:failed',

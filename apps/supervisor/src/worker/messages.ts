@@ -89,13 +89,17 @@ const eventSchema = z.discriminatedUnion('event', [
     reason: z.string(),
     direction: z.string(),
     remoteAddress: z.string(),
+    remoteNodeId: z.string().optional(),
+    claimedNodeId: z.string().optional(),
   }),
+  z.strictObject({ kind: z.literal('event'), event: z.literal('handshake:suppressed'), count: z.number().int() }),
   z.strictObject({
     kind: z.literal('event'),
     event: z.literal('identity:conflict'),
     nodeId: z.string(),
     incarnations: z.array(z.string()),
     byPeer: z.boolean(),
+    reportedBy: z.string().optional(),
     remoteAddress: z.string(),
   }),
 ])

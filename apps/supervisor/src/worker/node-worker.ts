@@ -5,6 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import { Node } from '@peerhouse/node'
 import { PeerhouseError } from '@peerhouse/protocol'
+import { EventBudget } from './event-budget.ts'
 import type { WorkerData, WorkerMessage, WorkerRequest } from './messages.ts'
 import { parseRequest } from './request-guard.ts'
 
@@ -39,15 +40,24 @@ node.on('session:duplicate', (e) =>
     winner: e.winner,
   }),
 )
-node.on('handshake:error', (e) =>
+/** Handshake failures any stranger can cause: at most 50 a second reach the supervisor, the rest as a count. */
+const handshakeErrors = new EventBudget(50, 100)
+node.on('handshake:error', (e) => {
+  if (!handshakeErrors.allow()) return
   post({
     kind: 'event',
     event: 'handshake:error',
     reason: e.reason,
     direction: e.direction,
     remoteAddress: e.remoteAddress,
-  }),
-)
+    ...(e.remoteNodeId !== undefined && { remoteNodeId: e.remoteNodeId }),
+    ...(e.claimedNodeId !== undefined && { claimedNodeId: e.claimedNodeId }),
+  })
+})
+setInterval(() => {
+  const count = handshakeErrors.takeSuppressed()
+  if (count > 0) post({ kind: 'event', event: 'handshake:suppressed', count })
+}, 1000).unref()
 node.on('identity:conflict', (e) =>
   post({
     kind: 'event',
@@ -55,6 +65,7 @@ node.on('identity:conflict', (e) =>
     nodeId: e.nodeId,
     incarnations: [...e.incarnations],
     byPeer: e.byPeer,
+    ...(e.reportedBy !== undefined && { reportedBy: e.reportedBy }),
     remoteAddress: e.remoteAddress,
   }),
 )
