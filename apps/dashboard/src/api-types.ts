@@ -33,6 +33,7 @@ export interface SessionRow {
   messagesIn: number
   messagesOut: number
   remoteIncarnation: string
+  queuedBytes?: number
 }
 
 /** GET /topology. Pairs are node ids with a < b. */

@@ -34,6 +34,7 @@ export function row(sessionId: string, remoteNodeId: string, over: Partial<Sessi
     messagesIn: 1,
     messagesOut: 2,
     remoteIncarnation: '1',
+    queuedBytes: 0,
     ...over,
   }
 }

@@ -461,7 +461,7 @@ describe('admin API: metrics', () => {
 
   it('identity conflicts count only proven ones; unproven claims, evicted sessions and slow readers have their own counters', async () => {
     const { app, supervisor } = await setup()
-    const counters = { identityConflicts: 2, identityClaimsUnproven: 1000, sessionsEvicted: 3, slowReaders: 1 }
+    const counters = { identityConflicts: 2, identityClaimsIgnored: 1000, sessionsEvicted: 3, slowReaders: 1 }
     supervisor.allStats = async () => [
       { ...stats(), ...counters },
       // A worker built before the counters existed: they read as 0, the scrape still works.
@@ -473,7 +473,7 @@ describe('admin API: metrics', () => {
     const [a, b] = [ID[0], ID[1]]
     for (const [name, value] of [
       ['peerhouse_identity_conflicts_total', 2],
-      ['peerhouse_identity_claims_unproven_total', 1000],
+      ['peerhouse_identity_claims_ignored_total', 1000],
       ['peerhouse_sessions_evicted_total', 3],
       ['peerhouse_slow_readers_total', 1],
     ] as const) {

@@ -98,7 +98,7 @@ export function emptyStats(): NodeStats {
     selfConnects: 0,
     notAllowed: 0,
     identityConflicts: 0,
-    identityClaimsUnproven: 0,
+    identityClaimsIgnored: 0,
     handshakesEvicted: 0,
     sessionsRefused: 0,
     sessionsEvicted: 0,

@@ -42,6 +42,11 @@ export interface ConnectionOwner {
   onEstablished(conn: Connection): void
   onConfirmed(conn: Connection): void
   onMessage(conn: Connection, payload: Uint8Array): void
+  /**
+   * The connection now holds `bytes` of a frame still arriving (0: none worth counting). False:
+   * the node's budget for such bytes is spent on strangers, and this connection is closed.
+   */
+  holdPartial(conn: Connection, bytes: number): boolean
   onClosing(conn: Connection): void
   onClosed(conn: Connection): void
 }
@@ -74,6 +79,10 @@ const PLAIN_CLOSE_BYTES = 18
  * node by 600 MB for 85 MB of PINGs.
  */
 const CONTROL_QUEUE_BYTES = 64 * 1024
+/** A frame still arriving is reported to the node's budget once it holds this much (small ones cost nothing to keep). */
+const PARTIAL_REPORT_BYTES = 64 * 1024
+/** An encrypted CLOSE's plaintext payload: reason code and 16-byte winner. */
+const CLOSE_PAYLOAD_BYTES = PLAIN_CLOSE_BYTES - 1
 
 /**
  * One TCP connection: drives the pure Handshake over the socket, then carries encrypted frames.
@@ -109,6 +118,8 @@ export class Connection {
   #owedPong?: Uint8Array
   /** Reading is paused because the peer's queue is full. */
   #paused = false
+  /** Bytes of a frame in progress last reported to the node (holdPartial). */
+  #partial = 0
   /** Flushed bytes (bytesOut − queued) at the last stall check, and since when they stood still. */
   #flushedAtCheck = -1
   #stillSince = 0
@@ -306,6 +317,15 @@ export class Connection {
     } finally {
       this.socket.uncork()
     }
+    const partial = this.#decoder.buffered >= PARTIAL_REPORT_BYTES ? this.#decoder.buffered : 0
+    if (partial !== this.#partial && !this.socket.destroyed) {
+      this.#partial = partial
+      if (!this.#owner.holdPartial(this, partial)) {
+        this.close('overloaded', { noDrain: true })
+        this.socket.removeAllListeners('data')
+        return
+      }
+    }
     // Real backpressure: while the peer does not read what we queued for it, we stop reading what
     // it sends (TCP then slows it down); 'drain' resumes.
     if (!this.#paused && this.queuedBytes >= this.#maxQueue && !this.socket.destroyed) {
@@ -346,7 +366,9 @@ export class Connection {
     } else {
       this.#session = step.result
       this.#cipher = new SessionCipher(step.result.sendKey, step.result.recvKey)
-      this.#decoder.maxBody = MAX_FRAME_BODY
+      // The frame limit stays at 256 until the peer's READY: before it no valid frame is longer
+      // than 34 bytes (READY or an encrypted CLOSE), so a peer cannot make us buffer 1 MiB before
+      // it has even confirmed the session (PROTOCOL.md §3.1).
       const refusal = this.#owner.admit(this)
       if (refusal !== undefined) {
         // Refused after the key proof: the peer has our AUTH, so it can read an encrypted CLOSE.
@@ -379,7 +401,7 @@ export class Connection {
     if (!this.wasEstablished) {
       // We refused this peer at admission (allowlist, identity, capacity): its frames are never
       // delivered, whatever it sends while we close.
-      if (type === MESSAGE_TYPES.close) this.#onPeerClose(decodeClose(Uint8Array.of(type, ...payload)), true)
+      if (type === MESSAGE_TYPES.close) this.#onPeerClose(this.#closeOf(payload), true)
       return
     }
     if (!this.#confirmed && type !== MESSAGE_TYPES.ready && type !== MESSAGE_TYPES.close) {
@@ -392,6 +414,7 @@ export class Connection {
     } else if (type === MESSAGE_TYPES.ready) {
       if (this.#confirmed) throw new PeerhouseError('ERR_UNEXPECTED_MESSAGE', 'READY received twice')
       if (payload.length !== 0) throw new PeerhouseError('ERR_MALFORMED_FRAME', 'READY payload is not empty')
+      this.#decoder.maxBody = MAX_FRAME_BODY
       if (this.#state === 'closing') {
         this.#confirmed = true
         return
@@ -413,13 +436,30 @@ export class Connection {
         this.rttMs = Math.round((this.#clock.now() - this.#pingSentAt) * 1000) / 1000
       }
     } else if (type === MESSAGE_TYPES.close) {
-      this.#onPeerClose(decodeClose(Uint8Array.of(type, ...payload)), true)
+      this.#onPeerClose(this.#closeOf(payload), true)
     } else {
       throw new PeerhouseError(
         'ERR_UNEXPECTED_MESSAGE',
         `unknown frame type 0x${type.toString(16)} after the handshake`,
       )
     }
+  }
+
+  /**
+   * An encrypted CLOSE's payload, length checked first: spreading a 1 MiB payload into a new array
+   * before decodeClose looked at it blocked the loop ~45 ms per frame.
+   */
+  #closeOf(payload: Uint8Array): { reason: CloseReason; winner?: string } {
+    if (payload.length !== CLOSE_PAYLOAD_BYTES) {
+      throw new PeerhouseError(
+        'ERR_MALFORMED_FRAME',
+        `CLOSE is ${payload.length + 1} bytes, expected ${PLAIN_CLOSE_BYTES}`,
+      )
+    }
+    const body = new Uint8Array(PLAIN_CLOSE_BYTES)
+    body[0] = MESSAGE_TYPES.close
+    body.set(payload, 1)
+    return decodeClose(body)
   }
 
   #onPeerClose(close: { reason: CloseReason; winner?: string }, authenticated: boolean): void {

@@ -5,24 +5,30 @@ import type { Connection } from './connection.ts'
  * is filed in the session table, so an unproven connection can never block a dial, delay a
  * re-dial or count as a session (PRIOR-ART.md, lesson 7).
  *
- * The pool is bounded. At the cap a new connection evicts the OLDEST one, whatever it has sent:
- * a real peer finishes its handshake in a few round trips, so a flood of slow or stalled sockets
- * (one byte, or a full HELLO and then silence) only ever evicts itself, however it stalls. Our
- * own dials never come here (they are bounded by maxDialsInFlight). And once a HELLO names a
- * configured or allowlisted id, one connection per such id is kept aside from eviction: a
- * stranger claiming that id can take that one place, but no more, and the real peer still has
- * the pool like anyone else.
+ * At most `max` connections in all. At the cap a new connection evicts the OLDEST one, whatever it
+ * has sent: a real peer finishes its handshake in a few round trips, so a flood of slow or stalled
+ * sockets (one byte, or a full HELLO and then silence) only ever evicts itself, however it stalls.
+ * Our own dials never come here (they are bounded by maxDialsInFlight).
+ *
+ * Once a HELLO names a configured or allowlisted id, one connection per such id may be kept aside:
+ * evicted only when nothing else is left to evict. A stranger claiming that id can take that one
+ * place, but no more, and the real peer still has the pool like anyone else. Kept-aside places
+ * are at most a quarter of `max` and count against it: an allowlist of 2,000 ids let keyless
+ * HELLOs naming them hold 2,512 handshakes against a cap of 512 and run a process out of
+ * descriptors, when they were unbounded.
  */
 export class HandshakeSlots {
   readonly #max: number
+  readonly #maxKept: number
   /** Insertion order is age: the first is the oldest. */
   readonly #pool = new Set<Connection>()
-  /** Claimed protected id → the one connection kept aside for it. */
+  /** Claimed protected id → the one connection kept aside for it; insertion order is age. */
   readonly #kept = new Map<string, Connection>()
   readonly #keptAs = new Map<Connection, string>()
 
   constructor(max: number) {
     this.#max = max
+    this.#maxKept = Math.max(1, Math.floor(max / 4))
   }
 
   /** Connections in the evictable pool (kept-aside ones not counted). */
@@ -35,23 +41,29 @@ export class HandshakeSlots {
   }
 
   /**
-   * Makes room for one more: at the cap, removes and returns the oldest connection, which the
-   * caller must abort. It leaves the pool at once, so a burst of arrivals evicts a different one each.
+   * Makes room for one more: at the cap, removes and returns the oldest connection of the pool (or,
+   * when all are kept aside, the oldest of those), which the caller must abort. It leaves at once,
+   * so a burst of arrivals evicts a different one each.
    */
   makeRoom(): Connection | undefined {
-    if (this.#pool.size < this.#max) return undefined
-    const oldest = this.#pool.values().next().value as Connection
-    this.#pool.delete(oldest)
-    return oldest
+    if (this.#pool.size + this.#kept.size < this.#max) return undefined
+    const oldest = this.#pool.values().next().value as Connection | undefined
+    if (oldest !== undefined) {
+      this.#pool.delete(oldest)
+      return oldest
+    }
+    const kept = this.#kept.values().next().value as Connection | undefined
+    if (kept !== undefined) this.release(kept)
+    return kept
   }
 
   add(conn: Connection): void {
     this.#pool.add(conn)
   }
 
-  /** The peer's HELLO named `id`. A protected id with no connection kept aside gets this one. */
+  /** The peer's HELLO named `id`. A protected id with no connection kept aside gets this one, while there is room. */
   claim(conn: Connection, id: string, isProtected: boolean): void {
-    if (!isProtected || this.#kept.has(id) || !this.#pool.has(conn)) return
+    if (!isProtected || this.#kept.has(id) || this.#kept.size >= this.#maxKept || !this.#pool.has(conn)) return
     this.#pool.delete(conn)
     this.#kept.set(id, conn)
     this.#keptAs.set(conn, id)

@@ -19,8 +19,10 @@ import { type Clock, realClock } from './clock.ts'
 import { ConnectWaiters } from './connect-waiters.ts'
 import { Connection, type ConnectionOwner, type Direction } from './connection.ts'
 import { HandshakeSlots } from './handshake-slots.ts'
+import { IdentityAlarms } from './identity-alarms.ts'
 import { Keepalive } from './keepalive.ts'
 import { KEY_FILE_NAME, loadOrCreateIdentity, nextIncarnation } from './key-file.ts'
+import { NodeBudgets } from './node-budgets.ts'
 import { type NodeInit, type ResolvedOptions, resolveOptions } from './options.ts'
 import { OutboundDials } from './outbound-dials.ts'
 import { PeerDialer } from './peer-dialer.ts'
@@ -58,6 +60,8 @@ export class Node extends EventEmitter<NodeEvents> {
   #running = false
   #port = 0
   readonly #allowlist: Allowlist
+  readonly #alarms: IdentityAlarms
+  readonly #budgets: NodeBudgets
   readonly stats: NodeStats = emptyStats()
 
   constructor(init: NodeInit = {}) {
@@ -75,6 +79,21 @@ export class Node extends EventEmitter<NodeEvents> {
     this.#table = new SessionTable(this.nodeId, this.#clock)
     this.#slots = new HandshakeSlots(this.#opts.maxHandshakes)
     this.#waiters = new ConnectWaiters(this.#clock)
+    this.#alarms = new IdentityAlarms({
+      clock: this.#clock,
+      log: this.#log,
+      stats: this.stats,
+      emit: (e) => this.emit('identity:conflict', e),
+    })
+    this.#budgets = new NodeBudgets({
+      table: this.#table,
+      maxQueuedBytes: this.#opts.maxQueuedBytes,
+      maxPartialFrameBytes: this.#opts.maxPartialFrameBytes,
+      isProtected: (conn) => {
+        const id = conn.session?.remoteNodeId
+        return id !== undefined && this.#isProtected(id, conn.direction)
+      },
+    })
     this.#keepalive = new Keepalive({
       table: this.#table,
       clock: this.#clock,
@@ -115,6 +134,11 @@ export class Node extends EventEmitter<NodeEvents> {
       onMessage: (conn, data) => {
         this.stats.messagesIn++
         this.emit('message', { from: conn.remoteNodeId as string, sessionId: conn.session?.sessionId as string, data })
+      },
+      holdPartial: (conn, bytes) => {
+        if (this.#budgets.holdPartial(conn, bytes)) return true
+        this.stats.sessionsRefused++
+        return false
       },
       onClosing: (conn) => this.#onClosing(conn),
       onClosed: (conn) => this.#onClosed(conn),
@@ -304,7 +328,10 @@ export class Node extends EventEmitter<NodeEvents> {
   send(nodeId: string, data: Uint8Array): boolean {
     const conn = this.#table.preferred(nodeId)
     if (conn === undefined) throw new PeerhouseError('ERR_NO_SESSION', `no session to ${nodeId}`)
+    this.#budgets.checkSend(conn, nodeId)
+    const before = conn.queuedBytes
     const flushed = conn.send(data)
+    this.#budgets.sent(Math.max(0, conn.queuedBytes - before))
     this.stats.messagesOut++
     return flushed
   }
@@ -383,16 +410,19 @@ export class Node extends EventEmitter<NodeEvents> {
     if (verdict.why === 'not-allowed') this.stats.notAllowed++
     else if (verdict.why === 'capacity') this.stats.sessionsRefused++
     else if (verdict.why === 'peer-limit') this.stats.peerLimitRefused++
-    else {
-      // Proven: the peer signed with this node's key (twin), or with its own key and a lower
-      // incarnation than a live session of that id (a copied key at another node).
-      const incarnations = verdict.why === 'twin' ? [this.incarnation, s.remoteIncarnation] : liveIncarnations
-      this.#identityConflict({
+    else if (verdict.why === 'twin' || this.#isProtected(s.remoteNodeId)) {
+      // Proven: the peer signed with this node's own key (a second process holds it), or a peer we
+      // chose signed with its key and a lower incarnation than a live session of it (a copied key).
+      this.#alarms.raise({
         nodeId: s.remoteNodeId,
-        incarnations: verdict.why === 'twin' ? incarnations : [s.remoteIncarnation, ...incarnations],
+        incarnations:
+          verdict.why === 'twin' ? [this.incarnation, s.remoteIncarnation] : [s.remoteIncarnation, ...liveIncarnations],
         byPeer: false,
         remoteAddress: conn.remoteAddress,
       })
+    } else {
+      // A stranger's key proved twice: free to make, so nobody's concern but the stranger's.
+      this.stats.identityClaimsIgnored++
     }
     return verdict.reason
   }
@@ -424,22 +454,6 @@ export class Node extends EventEmitter<NodeEvents> {
     // The winner names the session that is up: a dialer that meant another node (it has not seen
     // our HELLO) learns from it whom it reached (PROTOCOL.md §8.8).
     return kept === 'coming' ? { reason: 'duplicate' } : { reason: 'duplicate', winner: kept.session?.sessionId }
-  }
-
-  #identityConflict(e: {
-    nodeId: string
-    incarnations: bigint[]
-    byPeer: boolean
-    reportedBy?: string
-    remoteAddress: string
-  }): void {
-    this.stats.identityConflicts++
-    const incarnations = e.incarnations.map(String)
-    this.#log.warn(
-      { nodeId: e.nodeId, incarnations, byPeer: e.byPeer, reportedBy: e.reportedBy },
-      'identity conflict: one node id, two processes',
-    )
-    this.emit('identity:conflict', { ...e, incarnations })
   }
 
   #adopt(socket: Socket, direction: Direction, dialedId?: string): void {
@@ -553,18 +567,21 @@ export class Node extends EventEmitter<NodeEvents> {
     if (info === undefined) return
     if (info.reason === 'self') this.stats.selfConnects++
     if (info.reason === 'identity-conflict' && info.byPeer) {
-      if (info.authenticated === true && conn.session !== undefined) {
-        // A proven peer refused us because another process holds our id: its word, attributable.
-        this.#identityConflict({
+      const reporter = info.authenticated === true ? conn.session?.remoteNodeId : undefined
+      // Only a configured or allowlisted peer's word counts (a one-off dial's target does not: it
+      // may be anyone); its CLOSE must be encrypted, i.e. said by the key holder itself.
+      if (reporter !== undefined && this.#isProtected(reporter)) {
+        this.#alarms.raise({
           nodeId: this.nodeId,
           incarnations: [this.incarnation],
           byPeer: true,
-          reportedBy: conn.session.remoteNodeId,
+          reportedBy: reporter,
           remoteAddress: conn.remoteAddress,
         })
       } else {
-        // A plaintext CLOSE: anyone can send those 22 bytes. Counted, never an alarm.
-        this.stats.identityClaimsUnproven++
+        // A plaintext CLOSE (anyone can send those 22 bytes), or a stranger's word (a key costs
+        // nothing to make): counted, never an alarm.
+        this.stats.identityClaimsIgnored++
       }
     }
     if (info.reason !== 'duplicate' && info.reason !== 'shutdown') {
@@ -585,6 +602,7 @@ export class Node extends EventEmitter<NodeEvents> {
 
   #onClosed(conn: Connection): void {
     this.#slots.release(conn)
+    this.#budgets.holdPartial(conn, 0)
     const id = this.#table.remove(conn)
     if (conn.direction === 'outbound') this.#outbound.next()
     if (id === undefined) return // an inbound connection that never proved its node

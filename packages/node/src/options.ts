@@ -69,6 +69,18 @@ export interface NodeInit {
   /** A session whose queued bytes made no progress for this long is closed with `slow-reader`. @default keepaliveTimeoutMs */
   writeStallTimeoutMs?: number
   /**
+   * Bytes queued for all peers together. Past it, send() throws ERR_BACKPRESSURE for any session
+   * with 64 KiB or more queued, so peers that read slowly cannot add up to maxWriteBufferBytes
+   * each (50 of them grew a broadcasting node by 840 MB). @default 64 MiB
+   */
+  maxQueuedBytes?: number
+  /**
+   * Bytes of frames still arriving, over all connections. Past it a stranger's connection holding
+   * 64 KiB or more of an incomplete frame is closed `overloaded` (configured and allowlisted peers
+   * are exempt): 1,000 strangers each trickling a 1 MiB frame held 1.2 GB. @default 32 MiB
+   */
+  maxPartialFrameBytes?: number
+  /**
    * With a `dataDir` whose `incarnation` file shows it held a node but whose `node.key` is gone, a
    * new identity is made only when this is true; otherwise the constructor throws ERR_KEY_FILE, so a
    * consortium member is never silently replaced. @default false
@@ -99,6 +111,8 @@ export interface ResolvedOptions {
   maxConnectionsPerPeer: number
   maxWriteBufferBytes: number
   writeStallTimeoutMs: number
+  maxQueuedBytes: number
+  maxPartialFrameBytes: number
 }
 
 function positive(name: string, value: number | undefined, fallback: number): number {
@@ -150,6 +164,8 @@ export function resolveOptions(init: NodeInit): ResolvedOptions {
     maxConnectionsPerPeer: count('maxConnectionsPerPeer', init.maxConnectionsPerPeer, 8),
     maxWriteBufferBytes: count('maxWriteBufferBytes', init.maxWriteBufferBytes, 16 * 1024 * 1024),
     writeStallTimeoutMs: 0,
+    maxQueuedBytes: count('maxQueuedBytes', init.maxQueuedBytes, 64 * 1024 * 1024),
+    maxPartialFrameBytes: count('maxPartialFrameBytes', init.maxPartialFrameBytes, 32 * 1024 * 1024),
   }
   opts.helloTimeoutMs = Math.min(opts.helloTimeoutMs, opts.handshakeTimeoutMs)
   opts.writeStallTimeoutMs = positive('writeStallTimeoutMs', init.writeStallTimeoutMs, opts.keepaliveTimeoutMs)

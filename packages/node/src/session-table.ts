@@ -264,5 +264,6 @@ export function sessionRow(conn: Connection): SessionRow {
     messagesIn: conn.messagesIn,
     messagesOut: conn.messagesOut,
     remoteIncarnation: s.remoteIncarnation.toString(),
+    queuedBytes: conn.queuedBytes,
   }
 }

@@ -20,6 +20,8 @@ export interface SessionRow {
   readonly messagesOut: number
   /** The remote node's boot number, decimal (u64 does not fit a JSON number). */
   readonly remoteIncarnation: string
+  /** Bytes written for the peer and not yet taken by the kernel: a peer that does not read shows here. */
+  readonly queuedBytes: number
 }
 
 export interface NodeStats {
@@ -35,13 +37,17 @@ export interface NodeStats {
   /** Peers refused after the key proof because they are not on the allowlist. */
   notAllowed: number
   /**
-   * Another process proved it holds this node's key, or proved another node's key with a lower
-   * incarnation than a live session of that id (a copied key); or a proven peer told us so.
-   * Unproven claims never count here.
+   * Identity conflicts this node trusts: a peer proved this node's own key (a second process holds
+   * it); a configured or allowlisted peer proved its key with a lower incarnation than a live
+   * session of that id (a copied key); or a configured or allowlisted peer refused this node as
+   * the copy. Each is an `identity:conflict` event (at most one per id per 10 s).
    */
   identityConflicts: number
-  /** Identity-conflict claims nobody proved: a plaintext CLOSE `identity-conflict` before any key proof. */
-  identityClaimsUnproven: number
+  /**
+   * Identity-conflict claims that raise no alarm: a plaintext CLOSE `identity-conflict` (anyone can
+   * forge it), a stranger's report that this node is a copy, or a stranger's own key proved twice.
+   */
+  identityClaimsIgnored: number
   /** Inbound connections not yet past the key proof, evicted (oldest first) at the handshake cap. */
   handshakesEvicted: number
   /** Handshakes ended right after HELLO, unsigned, because the session the rule keeps already existed or was on its way. */

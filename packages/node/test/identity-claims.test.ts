@@ -49,7 +49,7 @@ describe('identity-conflict claims without a key raise no alarm', () => {
     await allEnded
     expect(alarms).toEqual([])
     expect(target.stats.identityConflicts).toBe(0)
-    expect(target.stats.identityClaimsUnproven).toBe(CLOSES)
+    expect(target.stats.identityClaimsIgnored).toBe(CLOSES)
     // The forged twins got our HELLO and AUTH and never proved the key: they timed out.
     expect(ended.filter((e) => e.reason === 'handshake-timeout')).toHaveLength(TWINS)
     // An unproven claim is reported as a claim, never as the peer's id.

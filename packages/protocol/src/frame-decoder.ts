@@ -13,10 +13,18 @@ export interface Frame {
  * its body is buffered. Frames are pulled one at a time with `next()` so that the
  * consumer can raise `maxBody` between frames (the end of the handshake) even when
  * both arrive in one chunk.
+ *
+ * Bytes are appended to one buffer that grows by doubling, so a frame trickled in many small chunks
+ * costs amortised O(1) per byte: re-joining the partial frame on every chunk made a slow sender
+ * cost the receiver O(n²) in copying. A chunk that arrives with nothing buffered is used as it is,
+ * without a copy. Frames are views into the buffer; bytes handed out are never written again
+ * (the buffer is replaced, not compacted), so a frame stays valid after later pushes.
  */
 export class FrameDecoder {
   #buf: Buffer = Buffer.alloc(0)
-  #offset = 0
+  /** Live bytes are #buf[#start, #end). */
+  #start = 0
+  #end = 0
   maxBody: number
 
   constructor(maxBody: number) {
@@ -25,32 +33,59 @@ export class FrameDecoder {
 
   /** Bytes buffered but not yet returned as a frame. */
   get buffered(): number {
-    return this.#buf.length - this.#offset
+    return this.#end - this.#start
   }
 
-  /** Takes ownership of `chunk` without copying: the caller must not reuse its memory. */
+  /** Takes ownership of `chunk` without copying when nothing is buffered: the caller must not reuse its memory. */
   push(chunk: Uint8Array): void {
-    const rest = this.#buf.subarray(this.#offset)
-    this.#buf =
-      rest.length === 0 ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength) : Buffer.concat([rest, chunk])
-    this.#offset = 0
+    const n = chunk.byteLength
+    if (n === 0) return
+    if (this.#end === this.#start) {
+      this.#buf = Buffer.from(chunk.buffer, chunk.byteOffset, n)
+      this.#start = 0
+      this.#end = n
+      return
+    }
+    if (this.#end + n > this.#buf.length) {
+      // No room after the live bytes (always so while the buffer is a caller's chunk): a new buffer,
+      // sized for the whole frame in progress when its header is in (one allocation for a large
+      // frame, however it is trickled), else doubled.
+      const live = this.#end - this.#start
+      const need = live + n
+      const frame = live >= FRAME_HEADER_BYTES ? FRAME_HEADER_BYTES + this.#buf.readUInt32BE(this.#start) : 0
+      const target = frame > need ? Math.min(frame, FRAME_HEADER_BYTES + this.maxBody) : 2 * need
+      const grown = Buffer.allocUnsafe(Math.max(need, target, 4096))
+      this.#buf.copy(grown, 0, this.#start, this.#end)
+      this.#buf = grown
+      this.#start = 0
+      this.#end = live
+    }
+    this.#buf.set(chunk, this.#end)
+    this.#end += n
   }
 
   /** The next complete frame, or undefined; throws a PeerhouseError on a bad length. */
   next(): Frame | undefined {
-    const available = this.#buf.length - this.#offset
+    const available = this.#end - this.#start
     if (available < FRAME_HEADER_BYTES) return undefined
-    const length = this.#buf.readUInt32BE(this.#offset)
+    const length = this.#buf.readUInt32BE(this.#start)
     if (length === 0) throw new PeerhouseError('ERR_MALFORMED_FRAME', 'frame length 0 is not allowed')
     if (length > this.maxBody) {
       throw new PeerhouseError('ERR_FRAME_TOO_LARGE', `frame length ${length} exceeds the maximum ${this.maxBody}`)
     }
     if (available < FRAME_HEADER_BYTES + length) return undefined
-    const start = this.#offset
-    this.#offset += FRAME_HEADER_BYTES + length
+    const buf = this.#buf
+    const at = this.#start
+    this.#start += FRAME_HEADER_BYTES + length
+    if (this.#start === this.#end) {
+      // Drained: the next chunk starts a new buffer; this one lives only as long as its frames.
+      this.#buf = Buffer.alloc(0)
+      this.#start = 0
+      this.#end = 0
+    }
     return {
-      header: this.#buf.subarray(start, start + FRAME_HEADER_BYTES),
-      body: this.#buf.subarray(start + FRAME_HEADER_BYTES, this.#offset),
+      header: buf.subarray(at, at + FRAME_HEADER_BYTES),
+      body: buf.subarray(at + FRAME_HEADER_BYTES, at + FRAME_HEADER_BYTES + length),
     }
   }
 }

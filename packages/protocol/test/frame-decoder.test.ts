@@ -10,7 +10,7 @@ import {
   toHex,
 } from '@peerhouse/protocol'
 import fc from 'fast-check'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 
 function errorOf(fn: () => unknown): PeerhouseError {
   try {
@@ -78,6 +78,23 @@ describe('FrameDecoder', () => {
       frames.push(...drain(decoder))
     }
     expect(frames).toEqual(expected(bodies))
+  })
+
+  it('a 1 MiB frame trickled in 4 KiB chunks: one buffer the size of the frame, not one copy per chunk', () => {
+    const body = new Uint8Array(1024 * 1024).map((_, i) => i % 251)
+    const stream = encodeFrame(body)
+    const decoder = new FrameDecoder(body.length)
+    const frames: ReturnType<typeof drain> = []
+    const allocations = vi.spyOn(Buffer, 'allocUnsafe')
+    for (let at = 0; at < stream.length; at += 4096) {
+      decoder.push(stream.subarray(at, at + 4096))
+      frames.push(...drain(decoder))
+    }
+    // The first chunk is used as it is; the second allocates the whole frame once.
+    expect(allocations.mock.calls.map((c) => c[0])).toEqual([stream.length])
+    allocations.mockRestore()
+    expect(frames).toEqual(expected([body]))
+    expect(decoder.buffered).toBe(0)
   })
 
   it('decodes any chunking of any frame sequence identically', () => {

@@ -88,9 +88,9 @@ export function createMetricsRegistry(supervisor: SupervisorApi, sse?: SseStats)
       'identityConflicts',
     ],
     [
-      'peerhouse_identity_claims_unproven_total',
-      'Claims of a conflict nobody proved (a HELLO with our key, a plaintext identity-conflict CLOSE): forgeable, not an alarm',
-      'identityClaimsUnproven',
+      'peerhouse_identity_claims_ignored_total',
+      'Identity-conflict claims that raise no alarm: a forgeable plaintext CLOSE, a stranger’s report, a stranger’s own key proved twice',
+      'identityClaimsIgnored',
     ],
     [
       'peerhouse_handshakes_evicted_total',

@@ -60,8 +60,8 @@ export const NodeStatsSchema = z.object({
   identityConflicts: count.describe(
     'proven identity conflicts: a peer proved this node’s key, or proved its own with a lower incarnation than a live session of that id',
   ),
-  identityClaimsUnproven: count.describe(
-    'identity-conflict claims nobody proved (a forgeable plaintext CLOSE): never an alarm',
+  identityClaimsIgnored: count.describe(
+    'identity-conflict claims that raise no alarm: a forgeable plaintext CLOSE, a stranger’s report or a stranger’s own key proved twice',
   ),
   handshakesEvicted: count.describe(
     'inbound connections not yet past the key proof, evicted oldest first at the handshake cap',
@@ -98,6 +98,9 @@ export const SessionRowSchema = z.object({
   messagesIn: count,
   messagesOut: count,
   remoteIncarnation: z.string(),
+  queuedBytes: count.describe(
+    'bytes written for the peer and not yet taken by the kernel: a peer that does not read shows here',
+  ),
 })
 
 export const SessionWithLocalSchema = SessionRowSchema.extend({ localNodeId: nodeId })

@@ -40,10 +40,15 @@ node.on('session:duplicate', (e) =>
     winner: e.winner,
   }),
 )
-/** Handshake failures any stranger can cause: at most 50 a second reach the supervisor, the rest as a count. */
-const handshakeErrors = new EventBudget(50, 100)
+/**
+ * Handshake failures any stranger can cause: at most 50 a second reach the supervisor, the rest
+ * as a count. Failures of peers whose id is known (proven, or dialed by us) have a budget of their
+ * own, so a keyless flood cannot hide them (it hid 16 of 20 before they were apart).
+ */
+const strangerErrors = new EventBudget(50, 100)
+const knownErrors = new EventBudget(50, 100)
 node.on('handshake:error', (e) => {
-  if (!handshakeErrors.allow()) return
+  if (!(e.remoteNodeId === undefined ? strangerErrors : knownErrors).allow()) return
   post({
     kind: 'event',
     event: 'handshake:error',
@@ -55,7 +60,7 @@ node.on('handshake:error', (e) => {
   })
 })
 setInterval(() => {
-  const count = handshakeErrors.takeSuppressed()
+  const count = strangerErrors.takeSuppressed() + knownErrors.takeSuppressed()
   if (count > 0) post({ kind: 'event', event: 'handshake:suppressed', count })
 }, 1000).unref()
 node.on('identity:conflict', (e) =>

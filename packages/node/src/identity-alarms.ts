@@ -1,0 +1,49 @@
+import type { Clock } from './clock.ts'
+import type { IdentityConflictEvent, Logger, NodeStats } from './types.ts'
+
+/** At most one identity:conflict event per conflicting id in this window; the stat counts them all. */
+const ALARM_INTERVAL_MS = 10_000
+
+export interface IdentityAlarmsInit {
+  readonly clock: Clock
+  readonly log: Logger
+  readonly stats: NodeStats
+  emit(event: IdentityConflictEvent): void
+}
+
+/**
+ * The copied-key alarm, raised only for conflicts the node trusts (node.ts decides which). Whoever
+ * can raise it — a twin holding our key, a peer we chose — can raise it often, so each id gets at
+ * most one event per 10 s. The ids here are this node's own and configured or allowlisted ones,
+ * so the map is bounded by the configuration, never by remote input.
+ */
+export class IdentityAlarms {
+  readonly #init: IdentityAlarmsInit
+  /** Conflicting id → clock time of its last event. */
+  readonly #alarmedAt = new Map<string, number>()
+
+  constructor(init: IdentityAlarmsInit) {
+    this.#init = init
+  }
+
+  raise(e: {
+    nodeId: string
+    incarnations: bigint[]
+    byPeer: boolean
+    reportedBy?: string
+    remoteAddress: string
+  }): void {
+    const { clock, log, stats } = this.#init
+    stats.identityConflicts++
+    const now = clock.now()
+    const last = this.#alarmedAt.get(e.nodeId)
+    if (last !== undefined && now - last < ALARM_INTERVAL_MS) return
+    this.#alarmedAt.set(e.nodeId, now)
+    const incarnations = e.incarnations.map(String)
+    log.warn(
+      { nodeId: e.nodeId, incarnations, byPeer: e.byPeer, reportedBy: e.reportedBy },
+      'identity conflict: one node id, two processes',
+    )
+    this.#init.emit({ ...e, incarnations })
+  }
+}

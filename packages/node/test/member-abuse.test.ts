@@ -1,0 +1,146 @@
+import type { IdentityConflictEvent, Node, SessionCloseEvent } from '@peerhouse/node'
+import {
+  encodeClose,
+  frameHeader,
+  generateSecretKey,
+  type Identity,
+  identityFromSecretKey,
+  MESSAGE_TYPES,
+  parseAddress,
+} from '@peerhouse/protocol'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { openRawSession, type RawSession } from './attackers/raw-session.ts'
+import { Fleet, liveSessions, until, untilState } from './helpers.ts'
+
+const fleet = new Fleet()
+const raws: RawSession[] = []
+afterEach(async () => {
+  vi.restoreAllMocks()
+  for (const r of raws.splice(0)) r.socket.destroy()
+  await fleet.stopAll()
+})
+
+const throwaway = () => identityFromSecretKey(generateSecretKey())
+
+async function raw(target: Node, identity: Identity = throwaway(), incarnation = 1n): Promise<RawSession> {
+  const r = await openRawSession(parseAddress(target.address), { identity, incarnation, networkId: target.networkId })
+  raws.push(r)
+  return r
+}
+
+/** An encrypted CLOSE in place of READY: the peer refuses us after the key proof. */
+const refuse = (r: RawSession, reason: 'identity-conflict') => {
+  const body = encodeClose({ reason })
+  r.socket.write(r.cipher.seal(body[0] as number, body.subarray(1)))
+}
+
+describe('identity-conflict alarms need a peer the node chose', () => {
+  it('strangers with valid keys (free in open mode) raise none: not by reporting us as a copy, not by proving their own key twice', async () => {
+    const [target] = (await fleet.start(1)) as [Node]
+    const alarms: IdentityConflictEvent[] = []
+    target.on('identity:conflict', (e) => alarms.push(e))
+    for (let i = 0; i < 50; i++) refuse(await raw(target), 'identity-conflict')
+    // A stranger's key, live at incarnation 200, then proved again at 100: refused, no alarm.
+    const key = throwaway()
+    const live = await raw(target, key, 200n)
+    live.ready()
+    await until([target], () => liveSessions(target).some((s) => s.remoteNodeId === key.nodeId), 5000)
+    for (let i = 0; i < 20; i++) await raw(target, key, 100n)
+    await untilState(() => target.stats.identityClaimsIgnored === 70)
+    expect(alarms).toEqual([])
+    expect(target.stats.identityConflicts).toBe(0)
+  })
+
+  it('a member’s report raises the alarm, attributed to it, once per 10 s however often it repeats', async () => {
+    const member = throwaway()
+    const [target] = (await fleet.start(1, () => ({ allowlist: [member.nodeId] }))) as [Node]
+    const alarms: IdentityConflictEvent[] = []
+    target.on('identity:conflict', (e) => alarms.push(e))
+    for (let i = 0; i < 20; i++) refuse(await raw(target, member, BigInt(i + 1)), 'identity-conflict')
+    await untilState(() => target.stats.identityConflicts === 20)
+    expect(alarms).toHaveLength(1)
+    expect(alarms[0]).toMatchObject({ nodeId: target.nodeId, byPeer: true, reportedBy: member.nodeId })
+  })
+})
+
+describe('frames a peer sends slowly, or hugely', () => {
+  it('before its READY a peer may not send a frame over 256 bytes (no valid one is over 34)', async () => {
+    const [target] = (await fleet.start(1)) as [Node]
+    const r = await raw(target)
+    r.socket.write(frameHeader(1024))
+    expect(await r.closed).toBe('frame-too-large')
+  })
+
+  it('strangers trickling huge frames share one budget: past it they are closed overloaded, the rest are untouched', async () => {
+    const MiB = 1024 * 1024
+    const [target, friend] = (await fleet.start(2, () => ({ maxPartialFrameBytes: 2 * MiB }))) as [Node, Node]
+    target.addPeer(friend.address)
+    await until([target], () => target.connectedNodeIds().includes(friend.nodeId), 5000)
+    const outcome: string[] = []
+    for (let i = 0; i < 8; i++) {
+      const r = await raw(target)
+      r.ready()
+      await until([target], () => liveSessions(target).some((s) => s.sessionId === r.result.sessionId), 5000)
+      const at = () => target.sessions().find((s) => s.sessionId === r.result.sessionId)
+      const before = at()?.bytesIn ?? 0
+      // The header of a 1 MiB frame and 512 KiB of it, then nothing: 512 KiB held at the node.
+      const part = Buffer.concat([frameHeader(MiB), Buffer.alloc(512 * 1024 - 4)])
+      r.socket.write(part)
+      // The node decides in the same turn it counts the bytes in: by then the session is closing or held.
+      await untilState(() => (at()?.bytesIn ?? Number.POSITIVE_INFINITY) >= before + part.length)
+      const live = at()?.state === 'open'
+      outcome.push(live ? 'held' : ((await r.closed) ?? 'no CLOSE'))
+    }
+    // 2 MiB of budget holds 4 of the 8 partial frames; each one after that was closed as it went over.
+    expect(outcome).toEqual(['held', 'held', 'held', 'held', 'overloaded', 'overloaded', 'overloaded', 'overloaded'])
+    expect(target.connectedNodeIds()).toContain(friend.nodeId)
+  })
+
+  it('an oversized encrypted CLOSE is refused by its length, never spread into an argument list', async () => {
+    // 32 KiB stands for the 1 MiB of the attack (~45 ms of blocked loop each): the same path, and
+    // small enough that spreading it still reaches the spy instead of overflowing the stack.
+    const [target] = (await fleet.start(1)) as [Node]
+    const of = vi.spyOn(Uint8Array, 'of')
+    const r = await raw(target)
+    r.ready()
+    await until([target], () => liveSessions(target).length === 1, 5000)
+    r.socket.write(r.cipher.seal(MESSAGE_TYPES.close, new Uint8Array(32 * 1024)))
+    const closes: SessionCloseEvent[] = []
+    target.on('session:close', (e) => closes.push(e))
+    await untilState(() => closes.length === 1)
+    expect(closes[0]?.reason).toBe('protocol-error')
+    expect(of.mock.calls.filter((args) => args.length > 64)).toEqual([])
+  })
+})
+
+describe('peers that do not read, fed by a broadcast', () => {
+  it('add up to maxQueuedBytes for all of them, not maxWriteBufferBytes each', async () => {
+    const MiB = 1024 * 1024
+    const [target] = (await fleet.start(1, () => ({ maxQueuedBytes: 4 * MiB }))) as [Node]
+    const readers = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        openRawSession(parseAddress(target.address), {
+          identity: throwaway(),
+          incarnation: 1n,
+          networkId: target.networkId,
+          read: false,
+        }),
+      ),
+    )
+    raws.push(...readers)
+    for (const r of readers) r.ready()
+    await until([target], () => liveSessions(target).filter((s) => s.state === 'open').length === 6, 5000)
+    const message = Buffer.alloc(64 * 1024)
+    let reached = -1
+    // Bounded: at most 2,000 broadcasts, and it stops once every peer is refused.
+    for (let i = 0; i < 2000 && reached !== 0; i++) {
+      reached = target.broadcast(message)
+      if (i % 8 === 0) await new Promise((resolve) => setImmediate(resolve))
+    }
+    const queued = target.sessions().reduce((sum, s) => sum + s.queuedBytes, 0)
+    console.info(`broadcast to 6 non-readers: ${(queued / MiB).toFixed(1)} MiB queued in all (budget 4 MiB)`)
+    expect(reached).toBe(0)
+    // The budget, plus at most one message beyond 64 KiB for each peer that was not yet behind.
+    expect(queued).toBeLessThanOrEqual(4 * MiB + 6 * (64 * 1024 + message.length + 64))
+  })
+})
