@@ -20,6 +20,9 @@ export interface Frame {
  * without a copy. Frames are views into the buffer; bytes handed out are never written again
  * (the buffer is replaced, not compacted), so a frame stays valid after later pushes.
  */
+/** Below this a chunk is a trickle: the buffer then grows by doubling. */
+const SMALL_CHUNK = 4096
+
 export class FrameDecoder {
   #buf: Buffer = Buffer.alloc(0)
   /** Live bytes are #buf[#start, #end). */
@@ -49,12 +52,15 @@ export class FrameDecoder {
     if (this.#end + n > this.#buf.length) {
       // No room after the live bytes (always so while the buffer is a caller's chunk): a new buffer,
       // sized for the whole frame in progress when its header is in (one allocation for a large
-      // frame, however it is trickled), else doubled.
+      // frame, however it is trickled). Otherwise exactly what is needed after a socket-sized
+      // chunk (as a plain join would), and doubled after a small one, so a trickle of tiny chunks
+      // costs amortised O(1) per byte instead of a copy of everything per chunk.
       const live = this.#end - this.#start
       const need = live + n
       const frame = live >= FRAME_HEADER_BYTES ? FRAME_HEADER_BYTES + this.#buf.readUInt32BE(this.#start) : 0
-      const target = frame > need ? Math.min(frame, FRAME_HEADER_BYTES + this.maxBody) : 2 * need
-      const grown = Buffer.allocUnsafe(Math.max(need, target, 4096))
+      const target =
+        frame > need ? Math.min(frame, FRAME_HEADER_BYTES + this.maxBody) : n >= SMALL_CHUNK ? need : 2 * need
+      const grown = Buffer.allocUnsafe(Math.max(need, target))
       this.#buf.copy(grown, 0, this.#start, this.#end)
       this.#buf = grown
       this.#start = 0
