@@ -11,6 +11,8 @@ export interface Timer {
 export interface Clock {
   /** Milliseconds on a monotonic scale (not wall time). */
   now(): number
+  /** Wall time in Unix milliseconds, for what is shown (a session's openedAt), never for deadlines. */
+  wallMs(): number
   setTimeout(fn: () => void, ms: number): Timer
   setInterval(fn: () => void, ms: number): Timer
 }
@@ -23,6 +25,7 @@ function wrap(handle: NodeJS.Timeout, clear: (h: NodeJS.Timeout) => void): Timer
 /** performance.now() and the global timers. */
 export const realClock: Clock = {
   now: () => performance.now(),
+  wallMs: () => Date.now(),
   setTimeout: (fn, ms) => wrap(setTimeout(fn, ms), clearTimeout),
   setInterval: (fn, ms) => wrap(setInterval(fn, ms), clearInterval),
 }

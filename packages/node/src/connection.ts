@@ -1,4 +1,3 @@
-import type { Socket } from 'node:net'
 import {
   type CloseReason,
   decodeClose,
@@ -14,6 +13,7 @@ import {
   SessionCipher,
 } from '@peerhouse/protocol'
 import type { Clock, Timer } from './clock.ts'
+import type { Link } from './transport.ts'
 
 export type Direction = 'inbound' | 'outbound'
 /**
@@ -33,7 +33,7 @@ export interface CloseInfo {
   readonly error?: PeerhouseError
 }
 
-/** What a Connection tells its node. Calls happen synchronously from socket events. */
+/** What a Connection tells its node. Calls happen synchronously from link events. */
 export interface ConnectionOwner {
   /** The peer's HELLO passed every check: its node id is known, not yet proven. */
   onRemoteKnown(conn: Connection): void
@@ -52,7 +52,7 @@ export interface ConnectionOwner {
 }
 
 export interface ConnectionInit {
-  socket: Socket
+  link: Link
   direction: Direction
   /** Outbound: the node id we dialed (the address's id). */
   dialedId?: string
@@ -85,17 +85,18 @@ const PARTIAL_REPORT_BYTES = 64 * 1024
 const CLOSE_PAYLOAD_BYTES = PLAIN_CLOSE_BYTES - 1
 
 /**
- * One TCP connection: drives the pure Handshake over the socket, then carries encrypted frames.
+ * One connection (a Link of the transport): drives the pure Handshake over it, then carries
+ * encrypted frames.
  * Closing is graceful — CLOSE frame, FIN, keep reading until the peer's FIN — so every frame
  * either side sent before the close is still delivered.
  */
 export class Connection {
-  readonly socket: Socket
+  readonly link: Link
   readonly direction: Direction
   /** Outbound: the node id we dialed; the handshake refuses any other (`wrong-node`). */
   readonly dialedId?: string
   /** Wall time at creation, for the session row's openedAt. */
-  readonly createdAt = Date.now()
+  readonly createdAt: number
   /** clock.now() at creation, for durations. */
   readonly startedAt: number
   readonly #owner: ConnectionOwner
@@ -136,7 +137,7 @@ export class Connection {
   readonly localAddress: string
 
   constructor(init: ConnectionInit) {
-    this.socket = init.socket
+    this.link = init.link
     this.direction = init.direction
     this.dialedId = init.dialedId
     this.#owner = init.owner
@@ -146,19 +147,21 @@ export class Connection {
     this.#setupTimeoutMs = init.setupTimeoutMs
     this.#maxQueue = init.maxWriteBufferBytes
     this.startedAt = init.clock.now()
+    this.createdAt = init.clock.wallMs()
     this.lastReceivedAt = this.startedAt
-    this.remoteAddress = `${init.socket.remoteAddress}:${init.socket.remotePort}`
-    this.localAddress = `${init.socket.localAddress}:${init.socket.localPort}`
-    init.socket.setNoDelay(true)
+    this.remoteAddress = init.link.remoteAddress
+    this.localAddress = init.link.localAddress
     // A real dialer sends HELLO on connect, so an inbound connection gets a short first stage: a
     // stalled stranger frees its slot after helloTimeoutMs, not after the whole setup deadline.
     const firstStage = init.direction === 'inbound' ? Math.min(init.helloTimeoutMs, init.setupTimeoutMs) : undefined
     this.#arm(firstStage ?? init.setupTimeoutMs)
-    init.socket.on('data', (chunk: Buffer) => this.#onData(chunk))
-    init.socket.on('end', () => this.#onEnd())
-    init.socket.on('error', (error) => this.#onSocketError(error))
-    init.socket.on('close', () => this.#onSocketClose())
-    init.socket.on('drain', () => this.#onDrain())
+    init.link.bind({
+      data: (chunk) => this.#onData(chunk),
+      end: () => this.#onEnd(),
+      error: (error) => this.#onLinkError(error),
+      close: () => this.#onLinkClose(),
+      drain: () => this.#onDrain(),
+    })
     // The dialer speaks first; the listener answers the dialer's HELLO with HELLO + AUTH, so a
     // connection that never speaks costs it no key generation and no write.
     if (init.direction === 'outbound') this.#sendHello()
@@ -205,7 +208,7 @@ export class Connection {
 
   /** Bytes written but not yet taken by the kernel: what the peer has not read yet, beyond TCP's buffers. */
   get queuedBytes(): number {
-    return this.socket.writableLength
+    return this.link.queuedBytes
   }
 
   /**
@@ -255,43 +258,42 @@ export class Connection {
 
   /**
    * Graceful close: no new messages from now on, a CLOSE frame tells the peer why, then FIN.
-   * Frames still in flight in both directions are delivered before the socket is destroyed.
-   * `noDrain`: the peer is presumed gone (keepalive), so the socket goes once the CLOSE is flushed.
+   * Frames still in flight in both directions are delivered before the link is destroyed.
+   * `noDrain`: the peer is presumed gone (keepalive), so the link goes once the CLOSE is flushed.
    */
   close(reason: CloseReason, opts: { winner?: string; error?: PeerhouseError; noDrain?: boolean } = {}): void {
     if (this.#state === 'closing' || this.#state === 'closed') return
     this.#beginClosing({ reason, winner: opts.winner, byPeer: false, error: opts.error })
-    if (!this.socket.destroyed && this.socket.writable) {
+    if (this.link.writable) {
       const body = encodeClose({ reason, winner: opts.winner })
       const frame =
         this.#cipher === undefined ? encodeFrame(body) : this.#cipher.seal(body[0] as number, body.subarray(1))
       this.#write(frame)
-      this.socket.end()
-      // Before READY there are no messages to drain: once our CLOSE is out, the socket goes.
-      if (!this.wasEstablished || opts.noDrain === true) this.socket.once('finish', () => this.socket.destroy())
+      // Before READY there are no messages to drain: once our CLOSE is out, the link goes.
+      this.link.end(!this.wasEstablished || opts.noDrain === true)
     }
   }
 
-  /** Destroys the socket at once, with no CLOSE frame: a crash, as the peer sees it. */
+  /** Destroys the link at once, with no CLOSE frame: a crash, as the peer sees it. */
   abort(reason: CloseReason): void {
     if (this.#state !== 'closing' && this.#state !== 'closed') this.#beginClosing({ reason, byPeer: false })
-    this.socket.destroy()
+    this.link.destroy()
   }
 
   #beginClosing(info: CloseInfo): void {
     this.#state = 'closing'
     this.#closeInfo = info
     this.#owedPong = undefined
-    this.#arm(this.#drainTimeoutMs, () => this.socket.destroy())
+    this.#arm(this.#drainTimeoutMs, () => this.link.destroy())
     this.#owner.onClosing(this)
   }
 
   #write(frame: Uint8Array): boolean {
     this.bytesOut += frame.length
-    return this.socket.write(frame)
+    return this.link.write(frame)
   }
 
-  #onData(chunk: Buffer): void {
+  #onData(chunk: Uint8Array): void {
     if (this.#state === 'closed') return
     this.bytesIn += chunk.length
     this.lastReceivedAt = this.#clock.now()
@@ -301,12 +303,12 @@ export class Connection {
     // answers to a batch of frames. Fewer packets mean fewer wake-ups of the peer's thread, which
     // is what a storm of many nodes on two cores pays for (the dialer's AUTH waits for its own
     // check of the listener's AUTH, ~0.1 ms).
-    this.socket.cork()
+    this.link.cork()
     try {
       for (let frame = this.#decoder.next(); frame !== undefined; frame = this.#decoder.next()) {
         if (this.#cipher === undefined) this.#onHandshakeFrame(frame.body)
         else this.#onSessionFrame(frame.header, frame.body)
-        if (this.socket.destroyed) return
+        if (this.link.destroyed) return
       }
     } catch (error) {
       const err =
@@ -315,22 +317,22 @@ export class Connection {
           : new PeerhouseError('ERR_MALFORMED_FRAME', (error as Error).message, { cause: error })
       this.#fail(err)
     } finally {
-      this.socket.uncork()
+      this.link.uncork()
     }
     const partial = this.#decoder.buffered >= PARTIAL_REPORT_BYTES ? this.#decoder.buffered : 0
-    if (partial !== this.#partial && !this.socket.destroyed) {
+    if (partial !== this.#partial && !this.link.destroyed) {
       this.#partial = partial
       if (!this.#owner.holdPartial(this, partial)) {
         this.close('overloaded', { noDrain: true })
-        this.socket.removeAllListeners('data')
+        this.link.stopReading()
         return
       }
     }
     // Real backpressure: while the peer does not read what we queued for it, we stop reading what
     // it sends (TCP then slows it down); 'drain' resumes.
-    if (!this.#paused && this.queuedBytes >= this.#maxQueue && !this.socket.destroyed) {
+    if (!this.#paused && this.queuedBytes >= this.#maxQueue && !this.link.destroyed) {
       this.#paused = true
-      this.socket.pause()
+      this.link.pause()
     }
   }
 
@@ -342,7 +344,7 @@ export class Connection {
     }
     if (this.#paused && this.queuedBytes < this.#maxQueue) {
       this.#paused = false
-      this.socket.resume()
+      this.link.resume()
     }
   }
 
@@ -376,7 +378,7 @@ export class Connection {
         return
       }
       this.#state = 'established'
-      this.openedAt = Date.now()
+      this.openedAt = this.#clock.wallMs()
       this.#write(this.#cipher.seal(MESSAGE_TYPES.ready, new Uint8Array(0)))
       this.#owner.onEstablished(this)
     }
@@ -466,19 +468,18 @@ export class Connection {
     if (this.#state === 'closing') return
     this.#beginClosing({ reason: close.reason, winner: close.winner, byPeer: true, authenticated })
     // Our writes so far are flushed before the FIN; the peer keeps reading until it sees it.
-    this.socket.end()
+    this.link.end()
   }
 
   /** A protocol violation: tell the peer why (best effort) and stop reading its bytes. */
   #fail(error: PeerhouseError): void {
     if (this.#state === 'closing' || this.#state === 'closed') {
-      this.socket.destroy()
+      this.link.destroy()
       return
     }
-    this.close(error.closeReason, { error })
-    // Nothing more from this peer is worth reading: flush our CLOSE, then drop the socket.
-    this.socket.removeAllListeners('data')
-    this.socket.once('finish', () => this.socket.destroy())
+    // Nothing more from this peer is worth reading: flush our CLOSE, then drop the link.
+    this.close(error.closeReason, { error, noDrain: true })
+    this.link.stopReading()
   }
 
   #onSetupTimeout(): void {
@@ -491,7 +492,7 @@ export class Connection {
     if (this.#state !== 'closing') this.#beginClosing({ reason: 'connection-lost', byPeer: true })
   }
 
-  #onSocketError(error: Error): void {
+  #onLinkError(error: Error): void {
     if (this.#state !== 'closing' && this.#state !== 'closed') {
       this.#beginClosing({
         reason: 'connection-lost',
@@ -501,7 +502,7 @@ export class Connection {
     }
   }
 
-  #onSocketClose(): void {
+  #onLinkClose(): void {
     if (this.#state === 'closed') return
     if (this.#state !== 'closing') this.#beginClosing({ reason: 'connection-lost', byPeer: true })
     this.#disarm()

@@ -1,4 +1,5 @@
 import { PeerhouseError } from '@peerhouse/protocol'
+import type { Clock } from './clock.ts'
 import type { Connection } from './connection.ts'
 import type { SessionTable } from './session-table.ts'
 
@@ -7,6 +8,7 @@ const BEHIND_BYTES = 64 * 1024
 
 export interface NodeBudgetsInit {
   readonly table: SessionTable
+  readonly clock: Clock
   /** Bytes queued for all peers together (maxQueuedBytes). */
   readonly maxQueuedBytes: number
   /** Bytes of frames still arriving, over all connections (maxPartialFrameBytes). */
@@ -54,9 +56,9 @@ export class NodeBudgets {
       let total = 0
       for (const c of this.#init.table.sessions()) total += c.queuedBytes
       this.#queued = total
-      setImmediate(() => {
+      this.#init.clock.setTimeout(() => {
         this.#queued = undefined
-      })
+      }, 0)
     }
     return this.#queued
   }

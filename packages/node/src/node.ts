@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events'
-import { createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import {
   type CloseReason,
@@ -15,18 +14,21 @@ import {
   type Refusal,
 } from '@peerhouse/protocol'
 import { Allowlist, admissionVerdict, emptyStats } from './admission.ts'
-import { type Clock, realClock } from './clock.ts'
+import { type Clock, realClock, type Timer } from './clock.ts'
 import { ConnectWaiters } from './connect-waiters.ts'
 import { Connection, type ConnectionOwner, type Direction } from './connection.ts'
 import { HandshakeSlots } from './handshake-slots.ts'
 import { IdentityAlarms } from './identity-alarms.ts'
 import { Keepalive } from './keepalive.ts'
 import { KEY_FILE_NAME, loadOrCreateIdentity, nextIncarnation } from './key-file.ts'
+import { netTransport } from './net-transport.ts'
 import { NodeBudgets } from './node-budgets.ts'
 import { type NodeInit, type ResolvedOptions, resolveOptions } from './options.ts'
 import { OutboundDials } from './outbound-dials.ts'
 import { PeerDialer } from './peer-dialer.ts'
+import { type Random, realRandom } from './random.ts'
 import { SessionTable, sessionRow } from './session-table.ts'
+import type { Link, Listener, Transport } from './transport.ts'
 import type { AddPeersResult, Logger, NodeEvents, NodeStats, SessionRow } from './types.ts'
 
 /** Closes decided by the dedup rule: never a failure, never a reason to back off. */
@@ -55,7 +57,11 @@ export class Node extends EventEmitter<NodeEvents> {
   readonly #outbound: OutboundDials
   readonly #dialer: PeerDialer
   readonly #owner: ConnectionOwner
-  #server?: Server
+  #listener?: Listener
+  /** Set by stop(): called once the last connection has closed. */
+  #whenEmpty?: () => void
+  readonly #transport: Transport
+  readonly #random: Random
   readonly #keepalive: Keepalive
   #running = false
   #port = 0
@@ -68,6 +74,8 @@ export class Node extends EventEmitter<NodeEvents> {
     super()
     this.#opts = resolveOptions(init)
     this.#clock = init.clock ?? realClock
+    this.#transport = init.transport ?? netTransport
+    this.#random = init.random ?? realRandom
     this.#log = init.logger ?? silent
     this.identity =
       init.identity ??
@@ -87,6 +95,7 @@ export class Node extends EventEmitter<NodeEvents> {
     })
     this.#budgets = new NodeBudgets({
       table: this.#table,
+      clock: this.#clock,
       maxQueuedBytes: this.#opts.maxQueuedBytes,
       maxPartialFrameBytes: this.#opts.maxPartialFrameBytes,
       isProtected: (conn) => {
@@ -107,13 +116,16 @@ export class Node extends EventEmitter<NodeEvents> {
       stats: this.stats,
       log: this.#log,
       clock: this.#clock,
+      transport: this.#transport,
+      random: this.#random,
       running: () => this.#running,
       isAllowed: (id) => this.isAllowed(id),
-      adopt: (socket, id) => this.#adopt(socket, 'outbound', id),
+      adopt: (link, id) => this.#adopt(link, 'outbound', id),
       failed: (id, error) => this.#afterFailure(id, error),
     })
     this.#dialer = new PeerDialer({
       clock: this.#clock,
+      random: this.#random,
       minMs: this.#opts.redialMinMs,
       maxMs: this.#opts.redialMaxMs,
       dial: (address) => this.#outbound.dial(address),
@@ -168,19 +180,9 @@ export class Node extends EventEmitter<NodeEvents> {
 
   async start(): Promise<void> {
     if (this.#running) return
-    const server = createServer((socket) => this.#onInbound(socket))
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      // A deep accept queue: under a connection flood, connections wait in the kernel for the
-      // eviction logic instead of being half-open on the client side.
-      server.listen({ host: this.#opts.host, port: this.#opts.port, backlog: 4096 }, () => {
-        server.off('error', reject)
-        resolve()
-      })
-    })
-    server.on('error', (error) => this.#log.error({ err: error }, 'listener error'))
-    this.#server = server
-    this.#port = (server.address() as { port: number }).port
+    const listener = await this.#transport.listen(this.#opts.host, this.#opts.port, (link) => this.#onInbound(link))
+    this.#listener = listener
+    this.#port = listener.port
     this.#running = true
     this.#keepalive.start()
     this.emit('listening', { host: this.#opts.host, port: this.#port })
@@ -189,7 +191,7 @@ export class Node extends EventEmitter<NodeEvents> {
 
   /**
    * Closes every session with reason `shutdown` and stops listening. With `graceful: false`
-   * sockets are destroyed without a CLOSE frame, as if the process had crashed. `drainMs` bounds
+   * links are destroyed without a CLOSE frame, as if the process had crashed. `drainMs` bounds
    * the wait for the peers' FINs after our CLOSE (default `drainTimeoutMs`); connections still
    * open then are destroyed, so a whole host going down at once keeps to its time budget.
    */
@@ -200,28 +202,35 @@ export class Node extends EventEmitter<NodeEvents> {
     this.#outbound.clear()
     this.#keepalive.stop()
     this.#waiters.rejectAll(new PeerhouseError('ERR_NOT_RUNNING', 'node stopped', { reason: 'shutdown' }))
-    const server = this.#server
-    this.#server = undefined
-    const serverClosed = new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()))
-    for (const dial of this.#table.dials()) dial.socket.destroy()
-    const closed = this.#table.connections().map(
-      (conn) =>
-        new Promise<void>((resolve) => {
-          if (conn.state === 'closed') return resolve()
-          conn.socket.once('close', () => resolve())
-          if (opts.graceful === false) conn.abort('shutdown')
-          else conn.close('shutdown')
-        }),
-    )
-    const drained = Promise.all([serverClosed, ...closed])
-    let timer: NodeJS.Timeout | undefined
-    const late = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, opts.drainMs ?? this.#opts.drainTimeoutMs)
+    const listenerClosed = this.#listener?.close() ?? Promise.resolve()
+    this.#listener = undefined
+    for (const dial of this.#table.dials()) dial.abort()
+    const allClosed = new Promise<void>((resolve) => {
+      this.#whenEmpty = resolve
     })
-    await Promise.race([drained, late])
-    clearTimeout(timer)
-    for (const conn of this.#table.connections()) if (conn.state !== 'closed') conn.socket.destroy()
-    await drained
+    for (const conn of this.#table.connections()) {
+      if (opts.graceful === false) conn.abort('shutdown')
+      else conn.close('shutdown')
+    }
+    this.#checkEmpty()
+    let late: Timer | undefined
+    await Promise.race([
+      allClosed,
+      new Promise<void>((resolve) => {
+        late = this.#clock.setTimeout(resolve, opts.drainMs ?? this.#opts.drainTimeoutMs)
+      }),
+    ])
+    late?.cancel()
+    for (const conn of this.#table.connections()) if (conn.state !== 'closed') conn.link.destroy()
+    await Promise.all([allClosed, listenerClosed])
+  }
+
+  /** While stopping: resolves stop() once the last connection is gone. */
+  #checkEmpty(): void {
+    if (this.#whenEmpty !== undefined && this.#table.size === 0) {
+      this.#whenEmpty()
+      this.#whenEmpty = undefined
+    }
   }
 
   /** The allowlist in force, or null for an open network. */
@@ -359,15 +368,14 @@ export class Node extends EventEmitter<NodeEvents> {
     return this.#table.connectedNodeIds()
   }
 
-  /** Every established session, closing ones included until their socket is gone. */
+  /** Every established session, closing ones included until their link is gone. */
   sessions(): SessionRow[] {
     return this.#table.rows()
   }
 
-  #onInbound(socket: Socket): void {
-    socket.on('error', () => {}) // Connection takes over error handling; this covers an early reset.
+  #onInbound(link: Link): void {
     if (!this.#running) {
-      socket.destroy()
+      link.destroy()
       return
     }
     this.stats.accepts++
@@ -376,7 +384,7 @@ export class Node extends EventEmitter<NodeEvents> {
       this.stats.handshakesEvicted++
       oldest.abort('overloaded')
     }
-    this.#adopt(socket, 'inbound')
+    this.#adopt(link, 'inbound')
   }
 
   /** Configured, allowlisted in permissioned mode, or this connection is our own dial. */
@@ -456,11 +464,11 @@ export class Node extends EventEmitter<NodeEvents> {
     return kept === 'coming' ? { reason: 'duplicate' } : { reason: 'duplicate', winner: kept.session?.sessionId }
   }
 
-  #adopt(socket: Socket, direction: Direction, dialedId?: string): void {
+  #adopt(link: Link, direction: Direction, dialedId?: string): void {
     let conn: Connection | undefined
     const screen = (peer: { nodeId: string; incarnation: bigint }) => this.#screen(conn as Connection, peer)
     conn = new Connection({
-      socket,
+      link,
       direction,
       dialedId,
       owner: this.#owner,
@@ -471,6 +479,7 @@ export class Node extends EventEmitter<NodeEvents> {
       maxWriteBufferBytes: this.#opts.maxWriteBufferBytes,
       handshake: new Handshake({
         identity: this.identity,
+        random: (n) => this.#random.bytes(n),
         role: direction === 'outbound' ? 'dialer' : 'listener',
         networkId: this.#opts.networkId,
         incarnation: this.incarnation,
@@ -602,6 +611,11 @@ export class Node extends EventEmitter<NodeEvents> {
 
   #onClosed(conn: Connection): void {
     this.#slots.release(conn)
+    this.#onClosedInner(conn)
+    this.#checkEmpty()
+  }
+
+  #onClosedInner(conn: Connection): void {
     this.#budgets.holdPartial(conn, 0)
     const id = this.#table.remove(conn)
     if (conn.direction === 'outbound') this.#outbound.next()

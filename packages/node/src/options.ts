@@ -1,5 +1,7 @@
 import { assertNetworkId, type Identity, type PeerAddress, PeerhouseError } from '@peerhouse/protocol'
 import type { Clock } from './clock.ts'
+import type { Random } from './random.ts'
+import type { Transport } from './transport.ts'
 import type { Logger } from './types.ts'
 
 export interface NodeInit {
@@ -88,6 +90,10 @@ export interface NodeInit {
   allowNewIdentity?: boolean
   /** Time source for deadlines, keepalive and liveness. @default the real clock */
   clock?: Clock
+  /** The network. @default TCP over node:net */
+  transport?: Transport
+  /** Nonces, ephemeral keys and jitter. @default the OS's randomness */
+  random?: Random
   /** Boot number; by default a fresh one larger than any before (see nextIncarnation). */
   incarnation?: bigint
   logger?: Logger

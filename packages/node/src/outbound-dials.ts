@@ -1,8 +1,9 @@
-import type { Socket } from 'node:net'
 import { encodeClose, encodeFrame, formatAddress, type PeerAddress, PeerhouseError } from '@peerhouse/protocol'
 import type { Clock } from './clock.ts'
 import type { ResolvedOptions } from './options.ts'
-import { openDial, type SessionTable } from './session-table.ts'
+import type { Random } from './random.ts'
+import type { Dial, SessionTable } from './session-table.ts'
+import type { Dialing, Link, Transport } from './transport.ts'
 import type { Logger, NodeStats } from './types.ts'
 
 const MAX_GRACE_ROUNDS = 8
@@ -14,10 +15,12 @@ export interface OutboundDialsInit {
   readonly stats: NodeStats
   readonly log: Logger
   readonly clock: Clock
+  readonly transport: Transport
+  readonly random: Random
   running(): boolean
   isAllowed(nodeId: string): boolean
-  /** A TCP connection to the peer is up: run the handshake on it. */
-  adopt(socket: Socket, nodeId: string): void
+  /** A connection to the peer is up: run the handshake on it. */
+  adopt(link: Link, nodeId: string): void
   /** The dial failed: tell waiters, schedule the re-dial. */
   failed(nodeId: string, error: PeerhouseError): void
 }
@@ -55,23 +58,27 @@ export class OutboundDials {
     }
     this.#queue.delete(id)
     stats.dials++
-    const dial = openDial(address, opts.handshakeTimeoutMs, this.#init.clock.now(), {
-      connected: (socket) => {
+    let dialing: Dialing | undefined
+    const dial: Dial = { address, startedAt: this.#init.clock.now(), abort: () => dialing?.abort() }
+    // Filed first: a transport may call back before connect() returns.
+    table.addDial(id, dial)
+    dialing = this.#init.transport.connect(address.host, address.port, opts.handshakeTimeoutMs, {
+      connected: (link) => {
         table.removeDial(id, dial)
         if (!this.#init.running()) {
-          socket.destroy()
+          link.destroy()
         } else if (table.hasUsable(id)) {
           // Step 310: the peer's own dial won the race while we connected; do not handshake twice.
           stats.dialsSkipped++
-          socket.end(encodeFrame(encodeClose({ reason: 'duplicate' })))
-          socket.once('finish', () => socket.destroy())
+          link.write(encodeFrame(encodeClose({ reason: 'duplicate' })))
+          link.end(true)
         } else {
-          this.#init.adopt(socket, id)
+          this.#init.adopt(link, id)
         }
       },
       failed: (why) => {
         if (!table.removeDial(id, dial)) return
-        queueMicrotask(() => this.next())
+        this.#init.clock.setTimeout(() => this.next(), 0)
         stats.dialFailures++
         this.#init.log.debug({ peer: formatAddress(address), err: why }, 'dial failed')
         this.#init.failed(
@@ -82,7 +89,6 @@ export class OutboundDials {
         )
       },
     })
-    table.addDial(id, dial)
     return true
   }
 
@@ -114,11 +120,11 @@ export class OutboundDials {
       let waiting = 0
       for (const id of peerIds) if (!table.connectedOrDialing(id)) waiting++
       this.#waiting = waiting
-      queueMicrotask(() => {
+      this.#init.clock.setTimeout(() => {
         this.#waiting = undefined
-      })
+      }, 0)
     }
     const rounds = Math.min(MAX_GRACE_ROUNDS, Math.max(1, Math.ceil(this.#waiting / opts.maxDialsInFlight)))
-    return Math.round(opts.dialGraceMs * rounds * (0.5 + Math.random() * 0.5))
+    return Math.round(opts.dialGraceMs * rounds * (0.5 + this.#init.random.float() * 0.5))
   }
 }

@@ -1,5 +1,6 @@
 import type { CloseReason, PeerAddress } from '@peerhouse/protocol'
 import { type Clock, realClock, type Timer } from './clock.ts'
+import { type Random, realRandom } from './random.ts'
 
 interface PeerState {
   readonly address: PeerAddress
@@ -10,6 +11,8 @@ interface PeerState {
 export interface PeerDialerInit {
   /** @default realClock */
   clock?: Clock
+  /** Jitter. @default realRandom */
+  random?: Random
   minMs: number
   maxMs: number
   dial(address: PeerAddress): void
@@ -119,7 +122,7 @@ export class PeerDialer {
 
   delayFor(failures: number): number {
     const base = Math.min(this.#init.maxMs, this.#init.minMs * 2 ** failures)
-    return Math.round(base * (0.5 + Math.random() * 0.5))
+    return Math.round(base * (0.5 + (this.#init.random ?? realRandom).float() * 0.5))
   }
 
   #schedule(peer: PeerState, delayMs: number): void {

@@ -1,45 +1,16 @@
-import { connect, type Socket } from 'node:net'
 import { type HandshakeResult, type PeerAddress, planDedup } from '@peerhouse/protocol'
 import type { Clock } from './clock.ts'
 import type { Connection } from './connection.ts'
 import { IdSetMap } from './id-set-map.ts'
 import type { SessionRow } from './types.ts'
 
-/** A TCP dial in flight, before it becomes a Connection. */
+/** A dial in flight, before it becomes a Connection. */
 export interface Dial {
   readonly address: PeerAddress
-  readonly socket: Socket
   /** clock.now() when the dial started. */
   readonly startedAt: number
-}
-
-/**
- * Starts a TCP dial. Exactly one of the handlers runs: `connected` with the socket, or `failed`
- * (refused, reset, or no connection within `timeoutMs`).
- */
-export function openDial(
-  address: PeerAddress,
-  timeoutMs: number,
-  startedAt: number,
-  on: { connected(socket: Socket): void; failed(why: string): void },
-): Dial {
-  const socket = connect({ host: address.host, port: address.port })
-  const timer = setTimeout(() => socket.destroy(new Error('connect timeout')), timeoutMs)
-  let why = 'aborted'
-  let connected = false
-  socket.once('error', (error) => {
-    why = error.message
-  })
-  socket.once('connect', () => {
-    clearTimeout(timer)
-    connected = true
-    on.connected(socket)
-  })
-  socket.once('close', () => {
-    clearTimeout(timer)
-    if (!connected) on.failed(why)
-  })
-  return { address, socket, startedAt }
+  /** Gives the dial up (the node stops). */
+  abort(): void
 }
 
 /**
@@ -241,7 +212,7 @@ export class SessionTable {
     return n
   }
 
-  /** Every established session, closing ones included until their socket is gone. */
+  /** Every established session, closing ones included until their link is gone. */
   rows(): SessionRow[] {
     return [...this.#conns].filter((c) => c.session !== undefined && c.state !== 'closed').map(sessionRow)
   }

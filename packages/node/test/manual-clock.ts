@@ -21,6 +21,11 @@ export class ManualClock implements Clock {
     return this.#now
   }
 
+  /** Manual time on the Unix epoch's scale: 2026-01-01 plus the time advanced. */
+  wallMs(): number {
+    return 1_767_225_600_000 + this.#now
+  }
+
   setTimeout(fn: () => void, ms: number): Timer {
     return this.#add(fn, ms)
   }

@@ -28,7 +28,7 @@ import {
   encodeHello,
   type Hello,
 } from './messages.ts'
-import { x25519Ephemeral, x25519Shared } from './x25519.ts'
+import { X25519_KEY_BYTES, x25519FromSecret, x25519Shared } from './x25519.ts'
 
 export interface HandshakeInit {
   identity: Identity
@@ -42,6 +42,11 @@ export interface HandshakeInit {
   version?: number
   /** @default DEDUP_RULE_ID */
   rule?: number
+  /**
+   * Where the X25519 scalar and then the nonce come from. A simulation passes a seeded source so
+   * that a run replays exactly. @default node:crypto's randomBytes
+   */
+  random?: (n: number) => Uint8Array
   /**
    * Called once the peer's HELLO passed every check, before anything is signed: a refusal ends
    * the handshake there (e.g. `duplicate` when the session the rule keeps already exists or is on
@@ -107,7 +112,8 @@ export class Handshake {
   #ownHello(): Uint8Array {
     if (this.#hello === undefined) {
       const init = this.#init
-      const { privateKey, publicKey } = x25519Ephemeral()
+      const random = init.random ?? randomBytes
+      const { privateKey, publicKey } = x25519FromSecret(random(X25519_KEY_BYTES))
       this.#ephemeral = privateKey
       this.#hello = encodeHello({
         version: init.version ?? PROTOCOL_VERSION,
@@ -115,7 +121,7 @@ export class Handshake {
         role: init.role,
         publicKey: init.identity.publicKey,
         incarnation: init.incarnation,
-        nonce: randomBytes(NONCE_BYTES),
+        nonce: random(NONCE_BYTES),
         ephemeralKey: publicKey,
         networkId: init.networkId,
       })
