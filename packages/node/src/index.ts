@@ -5,6 +5,9 @@
 
 export { emptyStats } from './admission.ts'
 export { type Clock, realClock, type Timer } from './clock.ts'
+export { netTransport } from './net-transport.ts'
+export { type Random, realRandom } from './random.ts'
+export type { Dialing, Link, LinkHandlers, Listener, Transport } from './transport.ts'
 export type { CloseInfo, ConnectionState, Direction } from './connection.ts'
 export {
   INCARNATION_FILE_NAME,
