@@ -8,6 +8,8 @@ export default defineConfig({
     // Tests run the TypeScript sources directly; no build needed.
     alias: {
       '@peerhouse/protocol': src('protocol'),
+      // Before '@peerhouse/node', which would otherwise take it as a path under index.ts.
+      '@peerhouse/node/contract': fileURLToPath(new URL('./packages/node/src/contract.ts', import.meta.url)),
       '@peerhouse/node': src('node'),
     },
   },
