@@ -1,7 +1,8 @@
 import type { NodeStats, SessionRow } from '@peerhouse/node'
+import type { AllowlistView, NodeStatus, SupervisorEvent } from './contract.ts'
 
-/** A node's lifecycle as the supervisor sees it. */
-export type NodeStatus = 'starting' | 'running' | 'restarting' | 'stopped'
+/** The wire shapes (zod schemas) are in contract.ts; their types are here too, for the API's users. */
+export type { AllowlistView, NodeStatus, SupervisorEvent, SupervisorEventType } from './contract.ts'
 
 /** One row of GET /nodes. */
 export interface NodeSummary {
@@ -22,14 +23,6 @@ export interface NodeDetail extends NodeSummary {
   /** Identity conflicts (same node id running twice) the node reported, over all its restarts. */
   readonly identityConflicts: number
   readonly stats: NodeStats | null
-}
-
-/** GET /allowlist: the file's contents and what the nodes enforce. */
-export interface AllowlistView {
-  readonly enabled: boolean
-  readonly nodeIds: readonly string[]
-  /** The file's ids plus this supervisor's own nodes when enabled; null (open network) when disabled. */
-  readonly effective: readonly string[] | null
 }
 
 export interface SessionWithLocal extends SessionRow {
@@ -72,53 +65,6 @@ export interface Readiness {
    */
   readonly descriptors?: { readonly open: number | null; readonly limit: number | null }
 }
-
-/** Pushed to GET /events subscribers (SSE) and to metrics. */
-export type SupervisorEvent =
-  | { type: 'session:open'; index: number; nodeId: string; session: SessionRow }
-  | { type: 'session:close'; index: number; nodeId: string; session: SessionRow; reason: string; byPeer: boolean }
-  | {
-      type: 'session:duplicate'
-      index: number
-      nodeId: string
-      sessionId: string
-      remoteNodeId: string
-      winner: string
-    }
-  | {
-      type: 'handshake:error'
-      index: number
-      nodeId: string
-      reason: string
-      direction: string
-      remoteAddress: string
-      /** The peer's id when known: proven by its AUTH, or the id this node dialed. */
-      remoteNodeId?: string
-      /** What an inbound HELLO named before the handshake failed: a claim, not an identity. */
-      claimedNodeId?: string
-    }
-  /** Handshake failures the node saw but did not send one by one (more than 50 a second): their count, each second. */
-  | { type: 'handshake:suppressed'; index: number; nodeId: string; count: number }
-  | { type: 'node:status'; index: number; nodeId: string; status: NodeStatus; restarts: number; error?: string }
-  | ({ type: 'allowlist:change'; source: 'api' | 'file' } & AllowlistView)
-  /** A hand-edited allowlist file failed validation; the last good list stays in force. */
-  | { type: 'allowlist:invalid'; message: string }
-  /** A node would not keep one of its configured peers (reason `self` or `invalid`, from Node.addPeers). */
-  | { type: 'peers:skipped'; index: number; nodeId: string; address: string; reason: string; message: string }
-  /** Handing a node its configured peers failed (it gets them again at its next start). */
-  | { type: 'peers:failed'; index: number; nodeId: string; code: string; message: string }
-  | {
-      type: 'identity:conflict'
-      index: number
-      nodeId: string
-      /** The id claimed by two processes (this node's own id when a peer says we are the copy). */
-      conflictNodeId: string
-      incarnations: readonly string[]
-      byPeer: boolean
-      /** With byPeer: the proven id of the peer that told this node. */
-      reportedBy?: string
-      remoteAddress: string
-    }
 
 export type SupervisorErrorCode =
   | 'ERR_UNKNOWN_NODE'

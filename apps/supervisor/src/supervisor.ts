@@ -177,43 +177,35 @@ export class Supervisor extends EventEmitter<{ event: [SupervisorEvent] }> imple
     )
   }
 
+  /**
+   * A node event goes on whole (the contract's fields, @peerhouse/node/contract), with the index
+   * and id of the node that saw it; no field list here to fall behind the Node's.
+   */
   #forward(host: NodeHost, msg: WorkerMessage): void {
     if (msg.kind !== 'event') return
     const base = { index: host.index, nodeId: host.nodeId }
-    const session = (msg as { session?: unknown }).session as SessionRow
-    if (msg.event === 'session:open') this.emit('event', { type: 'session:open', ...base, session })
-    else if (msg.event === 'session:close') {
-      this.emit('event', { type: 'session:close', ...base, session, reason: msg.reason, byPeer: msg.byPeer })
-    } else if (msg.event === 'session:duplicate') {
-      this.emit('event', {
-        type: 'session:duplicate',
-        ...base,
-        sessionId: msg.sessionId,
-        remoteNodeId: msg.remoteNodeId,
-        winner: msg.winner,
-      })
-    } else if (msg.event === 'identity:conflict') {
-      this.emit('event', {
-        type: 'identity:conflict',
-        ...base,
-        conflictNodeId: msg.nodeId,
-        incarnations: msg.incarnations,
-        byPeer: msg.byPeer,
-        ...(msg.reportedBy !== undefined && { reportedBy: msg.reportedBy }),
-        remoteAddress: msg.remoteAddress,
-      })
-    } else if (msg.event === 'handshake:suppressed') {
-      this.emit('event', { type: 'handshake:suppressed', ...base, count: msg.count })
-    } else {
-      this.emit('event', {
-        type: 'handshake:error',
-        ...base,
-        reason: msg.reason,
-        direction: msg.direction,
-        remoteAddress: msg.remoteAddress,
-        ...(msg.remoteNodeId !== undefined && { remoteNodeId: msg.remoteNodeId }),
-        ...(msg.claimedNodeId !== undefined && { claimedNodeId: msg.claimedNodeId }),
-      })
+    switch (msg.event) {
+      case 'session:open':
+        this.emit('event', { type: 'session:open', ...base, session: msg.session })
+        break
+      case 'session:close':
+        this.emit('event', { type: 'session:close', ...base, ...payload(msg) })
+        break
+      case 'session:duplicate':
+        this.emit('event', { type: 'session:duplicate', ...base, ...payload(msg) })
+        break
+      case 'handshake:error':
+        this.emit('event', { type: 'handshake:error', ...base, ...payload(msg) })
+        break
+      case 'handshake:suppressed':
+        this.emit('event', { type: 'handshake:suppressed', ...base, count: msg.count })
+        break
+      case 'identity:conflict': {
+        // Our `nodeId` names the node that saw it; the id claimed twice is `conflictNodeId`.
+        const { nodeId: conflictNodeId, ...rest } = payload(msg)
+        this.emit('event', { type: 'identity:conflict', ...base, conflictNodeId, ...rest })
+        break
+      }
     }
   }
 
@@ -417,3 +409,9 @@ export function dialsInFlightPerNode(nodes: number): number {
 }
 
 const HOST_DIALS_IN_FLIGHT = 512
+
+/** A worker event without its envelope: the Node's payload as it emitted it. */
+function payload<M extends { kind: 'event'; event: string }>(msg: M): Omit<M, 'kind' | 'event'> {
+  const { kind: _kind, event: _event, ...rest } = msg
+  return rest
+}

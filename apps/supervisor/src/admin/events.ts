@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
+import { SUPERVISOR_EVENT_TYPES } from '../contract.ts'
 import type { SupervisorApi, SupervisorEvent } from '../supervisor-api.ts'
 import { AdminApiError } from './errors.ts'
 import { errors, refSchema } from './schemas.ts'
@@ -12,26 +13,8 @@ export interface EventRoutesOptions {
   hub: SseHub
 }
 
-/**
- * Every SupervisorEvent type, for `?types=`: `satisfies` and the check below stop the build when
- * the list and the union disagree either way.
- */
-export const SSE_EVENT_TYPES = [
-  'session:open',
-  'session:close',
-  'session:duplicate',
-  'handshake:error',
-  'handshake:suppressed',
-  'node:status',
-  'peers:skipped',
-  'peers:failed',
-  'allowlist:change',
-  'allowlist:invalid',
-  'identity:conflict',
-] as const satisfies readonly SupervisorEvent['type'][]
-type Unlisted = Exclude<SupervisorEvent['type'], (typeof SSE_EVENT_TYPES)[number]>
-const everyTypeListed: [Unlisted] extends [never] ? true : Unlisted = true
-void everyTypeListed
+/** Every SupervisorEvent type, for `?types=`: the contract's own list, so it cannot fall behind the union. */
+export const SSE_EVENT_TYPES = SUPERVISOR_EVENT_TYPES
 
 const TYPES = new Set<string>(SSE_EVENT_TYPES)
 

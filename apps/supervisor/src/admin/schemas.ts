@@ -1,6 +1,11 @@
+import { NodeStatsSchema, SessionRowSchema } from '@peerhouse/node/contract'
 import { parseAddress, SESSION_ID_BYTES } from '@peerhouse/protocol'
 import { z } from 'zod'
+import { AllowlistViewSchema, NodeStatusSchema } from '../contract.ts'
 import { ADMIN_ERRORS } from './errors.ts'
+
+/** The shapes that cross more than this API (worker, SSE, dashboard) are the contracts' own. */
+export { NodeStatsSchema, NodeStatusSchema, SessionRowSchema }
 
 const nodeId = z.string().describe('64 lowercase hex digits')
 
@@ -31,8 +36,6 @@ export const DialBody = z.strictObject({
     .describe('<nodeId>@<host>:<port>'),
 })
 
-export const NodeStatusSchema = z.enum(['starting', 'running', 'restarting', 'stopped'])
-
 export const NodeSummarySchema = z.object({
   index: z.number().int(),
   nodeId,
@@ -46,61 +49,9 @@ export const NodeSummarySchema = z.object({
 
 const count = z.number().int()
 
-export const NodeStatsSchema = z.object({
-  dials: count,
-  dialFailures: count,
-  dialsSkipped: count,
-  accepts: count,
-  handshakesOk: count,
-  handshakesFailed: z.record(z.string(), count).describe('failed handshakes by close reason'),
-  duplicatesClosed: count,
-  staleClosed: count,
-  selfConnects: count,
-  notAllowed: count.describe('peers refused after the key proof: not on the allowlist'),
-  identityConflicts: count.describe(
-    'proven identity conflicts: a peer proved this node’s key, or proved its own with a lower incarnation than a live session of that id',
-  ),
-  identityClaimsIgnored: count.describe(
-    'identity-conflict claims that raise no alarm: a forgeable plaintext CLOSE, a stranger’s report or a stranger’s own key proved twice',
-  ),
-  handshakesEvicted: count.describe(
-    'inbound connections not yet past the key proof, evicted oldest first at the handshake cap',
-  ),
-  sessionsRefused: count.describe('strangers refused at the session cap'),
-  sessionsEvicted: count.describe(
-    'stranger sessions closed to make room for a configured or allowlisted peer or our own dial',
-  ),
-  peerLimitRefused: count.describe('proven connections refused: their node id already held maxConnectionsPerPeer'),
-  slowReaders: count.describe('sessions closed slow-reader: the peer stopped reading'),
-  duplicatesAvoided: count,
-  dedupDisagreements: count,
-  messagesIn: count,
-  messagesOut: count,
-})
-
 export const NodeDetailSchema = NodeSummarySchema.extend({
   identityConflicts: count.describe('identity conflicts the node reported, over all its restarts'),
   stats: NodeStatsSchema.nullable(),
-})
-
-export const SessionRowSchema = z.object({
-  sessionId: z.string(),
-  remoteNodeId: nodeId,
-  remoteAddress: z.string(),
-  localAddress: z.string(),
-  direction: z.enum(['inbound', 'outbound']),
-  initiator: nodeId.describe('node id of the side that dialed'),
-  state: z.enum(['established', 'open', 'closing', 'closed']),
-  openedAt: z.string().describe('ISO 8601'),
-  rttMs: z.number().nullable(),
-  bytesIn: count,
-  bytesOut: count,
-  messagesIn: count,
-  messagesOut: count,
-  remoteIncarnation: z.string(),
-  queuedBytes: count.describe(
-    'bytes written for the peer and not yet taken by the kernel: a peer that does not read shows here',
-  ),
 })
 
 export const SessionWithLocalSchema = SessionRowSchema.extend({ localNodeId: nodeId })
@@ -139,15 +90,7 @@ const memberId = z
 /** Far above any consortium; PUT bodies have their own, larger, size limit to fit it. */
 export const MAX_ALLOWLIST_IDS = 10_000
 
-export const AllowlistSchema = z.object({
-  enabled: z.boolean(),
-  nodeIds: z.array(nodeId).readonly(),
-  effective: z
-    .array(nodeId)
-    .readonly()
-    .nullable()
-    .describe("what the nodes enforce: nodeIds plus this supervisor's own nodes; null when disabled"),
-})
+export const AllowlistSchema = AllowlistViewSchema
 
 /** What a change answers: the state after it, and a warning while that state is not enforced. */
 export const AllowlistChangeSchema = AllowlistSchema.extend({

@@ -1,3 +1,11 @@
+import {
+  AddPeersResultSchema,
+  DuplicateEventSchema,
+  HandshakeErrorEventSchema,
+  IdentityConflictEventSchema,
+  SessionCloseEventSchema,
+  SessionRowSchema,
+} from '@peerhouse/node/contract'
 import { z } from 'zod'
 
 /**
@@ -58,51 +66,26 @@ export const requestSchema = z.discriminatedUnion('method', [
 export type WorkerRequest = z.infer<typeof requestSchema>
 export type WorkerMethod = WorkerRequest['method']
 
-/** Node.addPeers' answer: the ids kept connected, and each entry it would not take, with why. */
-export const addPeersResultSchema = z.strictObject({
-  added: z.array(z.string()),
-  skipped: z.array(z.strictObject({ address: z.string(), reason: z.string(), message: z.string() })),
-})
-export type AddPeersResult = z.infer<typeof addPeersResultSchema>
+/** Node.addPeers' answer (the contract's shape): the ids kept connected, and each entry it would not take, with why. */
+export const addPeersResultSchema = AddPeersResultSchema
+export type { AddPeersResult } from '@peerhouse/node/contract'
 
-const sessionRowSchema = z.looseObject({ sessionId: z.string(), remoteNodeId: z.string(), state: z.string() })
+const tag = <E extends string>(event: E) => ({ kind: z.literal('event'), event: z.literal(event) })
 
-const eventSchema = z.discriminatedUnion('event', [
-  z.strictObject({ kind: z.literal('event'), event: z.literal('session:open'), session: sessionRowSchema }),
-  z.strictObject({
-    kind: z.literal('event'),
-    event: z.literal('session:close'),
-    session: sessionRowSchema,
-    reason: z.string(),
-    byPeer: z.boolean(),
-  }),
-  z.strictObject({
-    kind: z.literal('event'),
-    event: z.literal('session:duplicate'),
-    sessionId: z.string(),
-    remoteNodeId: z.string(),
-    winner: z.string(),
-  }),
-  z.strictObject({
-    kind: z.literal('event'),
-    event: z.literal('handshake:error'),
-    reason: z.string(),
-    direction: z.string(),
-    remoteAddress: z.string(),
-    remoteNodeId: z.string().optional(),
-    claimedNodeId: z.string().optional(),
-  }),
-  z.strictObject({ kind: z.literal('event'), event: z.literal('handshake:suppressed'), count: z.number().int() }),
-  z.strictObject({
-    kind: z.literal('event'),
-    event: z.literal('identity:conflict'),
-    nodeId: z.string(),
-    incarnations: z.array(z.string()),
-    byPeer: z.boolean(),
-    reportedBy: z.string().optional(),
-    remoteAddress: z.string(),
-  }),
+/**
+ * A node event as the worker posts it: the Node's payload whole (the contract's schema), tagged.
+ * Fields outside the contract are stripped; a contract field missing or mistyped drops the event.
+ */
+export const workerEventSchema = z.discriminatedUnion('event', [
+  z.object({ ...tag('session:open'), session: SessionRowSchema }),
+  SessionCloseEventSchema.extend(tag('session:close')),
+  DuplicateEventSchema.extend(tag('session:duplicate')),
+  HandshakeErrorEventSchema.extend(tag('handshake:error')),
+  /** Handshake failures past the worker's event budget (event-budget.ts), counted each second. */
+  z.object({ ...tag('handshake:suppressed'), count: z.number().int() }),
+  IdentityConflictEventSchema.extend(tag('identity:conflict')),
 ])
+export type WorkerEvent = z.infer<typeof workerEventSchema>
 
 export const workerMessageSchema = z.union([
   z.strictObject({ kind: z.literal('ready'), nodeId: z.string(), port: z.number().int(), incarnation: z.string() }),
@@ -115,6 +98,6 @@ export const workerMessageSchema = z.union([
     /** `reason`: how a dial ended, as a close reason (`wrong-node`, `handshake-timeout`, …). */
     error: z.strictObject({ code: z.string(), message: z.string(), reason: z.string().optional() }),
   }),
-  eventSchema,
+  workerEventSchema,
 ])
 export type WorkerMessage = z.infer<typeof workerMessageSchema>

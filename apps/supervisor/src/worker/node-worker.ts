@@ -27,19 +27,13 @@ const node = new Node({
   allowlist: data.allowlist,
   ...data.tuning,
 })
-node.on('session:open', (session) => post({ kind: 'event', event: 'session:open', session: { ...session } }))
-node.on('session:close', (e) =>
-  post({ kind: 'event', event: 'session:close', session: { ...e.session }, reason: e.reason, byPeer: e.byPeer }),
-)
-node.on('session:duplicate', (e) =>
-  post({
-    kind: 'event',
-    event: 'session:duplicate',
-    sessionId: e.sessionId,
-    remoteNodeId: e.remoteNodeId,
-    winner: e.winner,
-  }),
-)
+/*
+ * Each event goes out whole, as the Node emitted it (the contract, @peerhouse/node/contract):
+ * no field list here to fall behind the Node's.
+ */
+node.on('session:open', (session) => post({ kind: 'event', event: 'session:open', session }))
+node.on('session:close', (e) => post({ kind: 'event', event: 'session:close', ...e }))
+node.on('session:duplicate', (e) => post({ kind: 'event', event: 'session:duplicate', ...e }))
 /**
  * Handshake failures any stranger can cause: at most 50 a second reach the supervisor, the rest
  * as a count. Failures of peers whose id is known (proven, or dialed by us) have a budget of their
@@ -49,31 +43,13 @@ const strangerErrors = new EventBudget(50, 100)
 const knownErrors = new EventBudget(50, 100)
 node.on('handshake:error', (e) => {
   if (!(e.remoteNodeId === undefined ? strangerErrors : knownErrors).allow()) return
-  post({
-    kind: 'event',
-    event: 'handshake:error',
-    reason: e.reason,
-    direction: e.direction,
-    remoteAddress: e.remoteAddress,
-    ...(e.remoteNodeId !== undefined && { remoteNodeId: e.remoteNodeId }),
-    ...(e.claimedNodeId !== undefined && { claimedNodeId: e.claimedNodeId }),
-  })
+  post({ kind: 'event', event: 'handshake:error', ...e })
 })
 setInterval(() => {
   const count = strangerErrors.takeSuppressed() + knownErrors.takeSuppressed()
   if (count > 0) post({ kind: 'event', event: 'handshake:suppressed', count })
 }, 1000).unref()
-node.on('identity:conflict', (e) =>
-  post({
-    kind: 'event',
-    event: 'identity:conflict',
-    nodeId: e.nodeId,
-    incarnations: [...e.incarnations],
-    byPeer: e.byPeer,
-    ...(e.reportedBy !== undefined && { reportedBy: e.reportedBy }),
-    remoteAddress: e.remoteAddress,
-  }),
-)
+node.on('identity:conflict', (e) => post({ kind: 'event', event: 'identity:conflict', ...e }))
 
 async function handle(req: WorkerRequest): Promise<unknown> {
   switch (req.method) {
