@@ -1,9 +1,12 @@
 /**
- * The admin API's wire shapes, as docs/OPERATIONS.md §5 documents them. Declared here rather than
- * imported from the supervisor: the page is a client of the HTTP contract, not of the code.
+ * The admin API's wire shapes, as docs/OPERATIONS.md §5 documents them. The ones that cross more
+ * than the HTTP API (the session row, node status, every event) are the contracts' own zod-derived
+ * types, taken with `import type`: nothing of zod or the supervisor is bundled into the page.
  */
+import type { NodeStatus, SupervisorEventType } from '@peerhouse/supervisor/contract'
 
-export type NodeStatus = 'starting' | 'running' | 'restarting' | 'stopped'
+export type { SessionRow } from '@peerhouse/node/contract'
+export type { NodeStatus, SupervisorEvent, SupervisorEventType } from '@peerhouse/supervisor/contract'
 
 /** One row of GET /nodes. */
 export interface NodeSummary {
@@ -17,25 +20,6 @@ export interface NodeSummary {
   incarnation: string | null
 }
 
-/** One row of GET /nodes/:ref/sessions. */
-export interface SessionRow {
-  sessionId: string
-  remoteNodeId: string
-  remoteAddress: string
-  localAddress: string
-  direction: 'inbound' | 'outbound'
-  initiator: string
-  state: 'established' | 'open' | 'closing' | 'closed'
-  openedAt: string
-  rttMs: number | null
-  bytesIn: number
-  bytesOut: number
-  messagesIn: number
-  messagesOut: number
-  remoteIncarnation: string
-  queuedBytes?: number
-}
-
 /** GET /topology. Pairs are node ids with a < b. */
 export interface TopologyReport {
   nodes: string[]
@@ -45,40 +29,7 @@ export interface TopologyReport {
   missing: { a: string; b: string }[]
 }
 
-/** GET /events, one `event:` per type. */
-export type SupervisorEvent =
-  | { type: 'session:open'; index: number; nodeId: string; session: SessionRow }
-  | { type: 'session:close'; index: number; nodeId: string; session: SessionRow; reason: string; byPeer: boolean }
-  | {
-      type: 'session:duplicate'
-      index: number
-      nodeId: string
-      sessionId: string
-      remoteNodeId: string
-      winner: string
-    }
-  | { type: 'handshake:error'; index: number; nodeId: string; reason: string; direction: string; remoteAddress: string }
-  | { type: 'node:status'; index: number; nodeId: string; status: NodeStatus; restarts: number; error?: string }
-  | {
-      type: 'allowlist:change'
-      source: 'api' | 'file'
-      enabled: boolean
-      nodeIds: string[]
-      effective: string[] | null
-    }
-  | { type: 'allowlist:invalid'; message: string }
-  | {
-      type: 'identity:conflict'
-      index: number
-      nodeId: string
-      conflictNodeId: string
-      incarnations: string[]
-      byPeer: boolean
-      remoteAddress: string
-    }
-
-export type SupervisorEventType = SupervisorEvent['type']
-
+/** The event types the page subscribes to (it shows no others); each must be a real SupervisorEvent type. */
 export const EVENT_TYPES: readonly SupervisorEventType[] = [
   'session:open',
   'session:close',

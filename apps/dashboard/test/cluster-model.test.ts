@@ -37,6 +37,7 @@ function session(sessionId: string, remoteNodeId: string): SessionRow {
     messagesIn: 0,
     messagesOut: 0,
     remoteIncarnation: '1',
+    queuedBytes: 0,
   }
 }
 
@@ -103,6 +104,7 @@ describe('ClusterModel', () => {
       sessionId: sid(11),
       remoteNodeId: ID[1],
       winner: sid(10),
+      byPeer: false,
     })
     expect(fx.flashPair).toBe(pairKey(ID[0], ID[1]))
     m.apply({
@@ -112,6 +114,7 @@ describe('ClusterModel', () => {
       sessionId: sid(11),
       remoteNodeId: ID[0],
       winner: sid(10),
+      byPeer: false,
     })
     expect(m.duplicatesResolved).toBe(1)
     m.apply(close(0, 1, sid(11)))
