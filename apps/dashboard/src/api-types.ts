@@ -1,33 +1,18 @@
 /**
- * The admin API's wire shapes, as docs/OPERATIONS.md §5 documents them. The ones that cross more
- * than the HTTP API (the session row, node status, every event) are the contracts' own zod-derived
- * types, taken with `import type`: nothing of zod or the supervisor is bundled into the page.
+ * The admin API's wire shapes, as docs/OPERATIONS.md §5 documents them: the contracts' own
+ * zod-derived types (@peerhouse/node/contract, @peerhouse/supervisor/contract), taken with
+ * `import type`, so nothing of zod or the supervisor is bundled into the page.
  */
-import type { NodeStatus, SupervisorEventType } from '@peerhouse/supervisor/contract'
+import type { SupervisorEventType } from '@peerhouse/supervisor/contract'
 
 export type { SessionRow } from '@peerhouse/node/contract'
-export type { NodeStatus, SupervisorEvent, SupervisorEventType } from '@peerhouse/supervisor/contract'
-
-/** One row of GET /nodes. */
-export interface NodeSummary {
-  index: number
-  nodeId: string
-  host: string
-  port: number
-  status: NodeStatus
-  sessions: number
-  restarts: number
-  incarnation: string | null
-}
-
-/** GET /topology. Pairs are node ids with a < b. */
-export interface TopologyReport {
-  nodes: string[]
-  links: { a: string; b: string; sessionId: string }[]
-  duplicates: { a: string; b: string; sessionIds: string[] }[]
-  asymmetric: { a: string; b: string; atA: string | null; atB: string | null }[]
-  missing: { a: string; b: string }[]
-}
+export type {
+  NodeStatus,
+  NodeSummary,
+  SupervisorEvent,
+  SupervisorEventType,
+  TopologyReport,
+} from '@peerhouse/supervisor/contract'
 
 /** The event types the page subscribes to (it shows no others); each must be a real SupervisorEvent type. */
 export const EVENT_TYPES: readonly SupervisorEventType[] = [

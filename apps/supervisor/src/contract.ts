@@ -1,14 +1,16 @@
 /**
  * @peerhouse/supervisor/contract — the supervisor's wire shapes, each defined once as a zod schema
- * with its type derived from it: a node's status, the allowlist view and every SupervisorEvent
- * (what GET /events streams). Node events are the node's own schemas (@peerhouse/node/contract)
+ * with its type derived from it: what the admin API answers (nodes, sessions, topology, readiness,
+ * the allowlist) and every SupervisorEvent (what GET /events streams). Node events are the node's own schemas (@peerhouse/node/contract)
  * plus the index and id of the node that emitted them, so no field is listed twice. The admin
- * API, the SSE type list and the dashboard (`import type`) use these.
+ * API's response schemas (and so its OpenAPI), the SSE type list, SupervisorApi's types and the
+ * dashboard (`import type`) use these.
  */
 import {
   DuplicateEventSchema,
   HandshakeErrorEventSchema,
   IdentityConflictEventSchema,
+  NodeStatsSchema,
   SessionCloseEventSchema,
   SessionRowSchema,
 } from '@peerhouse/node/contract'
@@ -20,6 +22,79 @@ const count = z.number().int()
 /** A node's lifecycle as the supervisor sees it. */
 export const NodeStatusSchema = z.enum(['starting', 'running', 'restarting', 'stopped'])
 export type NodeStatus = z.infer<typeof NodeStatusSchema>
+
+/** One row of GET /nodes. */
+export const NodeSummarySchema = z.object({
+  index: count,
+  nodeId,
+  host: z.string(),
+  port: count,
+  status: NodeStatusSchema,
+  /** Live sessions (established or open) at the last report from the worker. */
+  sessions: count,
+  /** Times the worker was restarted after a crash or an exit it did not ask for. */
+  restarts: count,
+  /** The running node's incarnation (decimal), null while not running. */
+  incarnation: z.string().nullable(),
+})
+export type NodeSummary = Readonly<z.infer<typeof NodeSummarySchema>>
+
+/** GET /nodes/:ref. */
+export const NodeDetailSchema = NodeSummarySchema.extend({
+  /** Identity conflicts (same node id running twice) the node reported, over all its restarts. */
+  identityConflicts: count.describe('identity conflicts the node reported, over all its restarts'),
+  stats: NodeStatsSchema.nullable(),
+})
+export type NodeDetail = Readonly<z.infer<typeof NodeDetailSchema>>
+
+/** One row of GET /sessions: a session row and the local node that holds it. */
+export const SessionWithLocalSchema = SessionRowSchema.extend({ localNodeId: nodeId })
+export type SessionWithLocal = Readonly<z.infer<typeof SessionWithLocalSchema>>
+
+/** Node ids of both ends, a < b. */
+const pair = { a: nodeId, b: nodeId }
+
+export const TopologyLinkSchema = z.object({ ...pair, sessionId: z.string() })
+export type TopologyLink = Readonly<z.infer<typeof TopologyLinkSchema>>
+
+/** GET /topology. */
+export const TopologyReportSchema = z.object({
+  /** Node ids known to this supervisor: its own nodes and the configured external peers. */
+  nodes: z.array(nodeId).readonly(),
+  /** Pairs with exactly one session whose id both local ends agree on (one local end suffices for an external peer). */
+  links: z.array(TopologyLinkSchema).readonly(),
+  /** Pairs with more than one live session at some end. */
+  duplicates: z.array(z.object({ ...pair, sessionIds: z.array(z.string()) })).readonly(),
+  /** Pairs of two local nodes whose ends name different sessions, or where only one end has one. */
+  asymmetric: z.array(z.object({ ...pair, atA: z.string().nullable(), atB: z.string().nullable() })).readonly(),
+  /** Configured pairs (topology + --peers) with no session. */
+  missing: z.array(z.object(pair)).readonly(),
+})
+export type TopologyReport = Readonly<z.infer<typeof TopologyReportSchema>>
+
+/** GET /readyz. */
+export const ReadinessSchema = z.object({
+  /** All of the below are empty and the process has descriptors to spare. */
+  ready: z.boolean(),
+  /** Nodes not in status running. */
+  notRunning: z.array(count).readonly(),
+  missing: TopologyReportSchema.shape.missing,
+  /** Pairs whose two local ends name different sessions (transient during dedup). */
+  asymmetric: TopologyReportSchema.shape.asymmetric,
+  duplicates: TopologyReportSchema.shape.duplicates,
+  /**
+   * Descriptors this process has open and its soft limit (null: unknown, or unlimited). Not
+   * ready when fewer than the admin API's reserve (128) are left: new peers and requests would fail.
+   * Always set by Supervisor; optional for other implementations of the API (test stubs).
+   */
+  descriptors: z
+    .object({ open: count.nullable(), limit: count.nullable() })
+    .optional()
+    .describe(
+      'descriptors the process has open and its soft limit (null: unknown or unlimited); not ready when fewer than 128 (the admin reserve) are left',
+    ),
+})
+export type Readiness = Readonly<z.infer<typeof ReadinessSchema>>
 
 /** GET /allowlist: the file's contents and what the nodes enforce. */
 export const AllowlistViewSchema = z.object({

@@ -1,70 +1,27 @@
 import type { NodeStats, SessionRow } from '@peerhouse/node'
-import type { AllowlistView, NodeStatus, SupervisorEvent } from './contract.ts'
+import type {
+  AllowlistView,
+  NodeDetail,
+  NodeSummary,
+  Readiness,
+  SessionWithLocal,
+  SupervisorEvent,
+  TopologyReport,
+} from './contract.ts'
 
 /** The wire shapes (zod schemas) are in contract.ts; their types are here too, for the API's users. */
-export type { AllowlistView, NodeStatus, SupervisorEvent, SupervisorEventType } from './contract.ts'
-
-/** One row of GET /nodes. */
-export interface NodeSummary {
-  readonly index: number
-  readonly nodeId: string
-  readonly host: string
-  readonly port: number
-  readonly status: NodeStatus
-  /** Live sessions (established or open) at the last report from the worker. */
-  readonly sessions: number
-  /** Times the worker was restarted after a crash or an exit it did not ask for. */
-  readonly restarts: number
-  /** The running node's incarnation (decimal), null while not running. */
-  readonly incarnation: string | null
-}
-
-export interface NodeDetail extends NodeSummary {
-  /** Identity conflicts (same node id running twice) the node reported, over all its restarts. */
-  readonly identityConflicts: number
-  readonly stats: NodeStats | null
-}
-
-export interface SessionWithLocal extends SessionRow {
-  readonly localNodeId: string
-}
-
-export interface TopologyLink {
-  /** Node ids of both ends, a < b. */
-  readonly a: string
-  readonly b: string
-  readonly sessionId: string
-}
-
-export interface TopologyReport {
-  /** Node ids known to this supervisor: its own nodes and the configured external peers. */
-  readonly nodes: readonly string[]
-  /** Pairs with exactly one session whose id both local ends agree on (one local end suffices for an external peer). */
-  readonly links: readonly TopologyLink[]
-  /** Pairs with more than one live session at some end. */
-  readonly duplicates: readonly { a: string; b: string; sessionIds: string[] }[]
-  /** Pairs of two local nodes whose ends name different sessions, or where only one end has one. */
-  readonly asymmetric: readonly { a: string; b: string; atA: string | null; atB: string | null }[]
-  /** Configured pairs (topology + --peers) with no session. */
-  readonly missing: readonly { a: string; b: string }[]
-}
-
-export interface Readiness {
-  /** All of the below are empty and the process has descriptors to spare. */
-  readonly ready: boolean
-  /** Nodes not in status running. */
-  readonly notRunning: readonly number[]
-  readonly missing: TopologyReport['missing']
-  /** Pairs whose two local ends name different sessions (transient during dedup). */
-  readonly asymmetric: TopologyReport['asymmetric']
-  readonly duplicates: TopologyReport['duplicates']
-  /**
-   * Descriptors this process has open and its soft limit (null: unknown, or unlimited). Not
-   * ready when fewer than the admin API's reserve (128) are left: new peers and requests would fail.
-   * Always set by Supervisor; optional for other implementations of the API (test stubs).
-   */
-  readonly descriptors?: { readonly open: number | null; readonly limit: number | null }
-}
+export type {
+  AllowlistView,
+  NodeDetail,
+  NodeStatus,
+  NodeSummary,
+  Readiness,
+  SessionWithLocal,
+  SupervisorEvent,
+  SupervisorEventType,
+  TopologyLink,
+  TopologyReport,
+} from './contract.ts'
 
 export type SupervisorErrorCode =
   | 'ERR_UNKNOWN_NODE'

@@ -1,13 +1,28 @@
 import { NodeStatsSchema, SessionRowSchema } from '@peerhouse/node/contract'
 import { parseAddress, SESSION_ID_BYTES } from '@peerhouse/protocol'
 import { z } from 'zod'
-import { AllowlistViewSchema, NodeStatusSchema } from '../contract.ts'
+import {
+  AllowlistViewSchema,
+  NodeDetailSchema,
+  NodeStatusSchema,
+  NodeSummarySchema,
+  ReadinessSchema,
+  SessionWithLocalSchema,
+  TopologyReportSchema,
+} from '../contract.ts'
 import { ADMIN_ERRORS } from './errors.ts'
 
-/** The shapes that cross more than this API (worker, SSE, dashboard) are the contracts' own. */
-export { NodeStatsSchema, NodeStatusSchema, SessionRowSchema }
-
-const nodeId = z.string().describe('64 lowercase hex digits')
+/** What the routes answer is the contracts' own (the worker, SSE and the dashboard use them too). */
+export {
+  NodeDetailSchema,
+  NodeStatsSchema,
+  NodeStatusSchema,
+  NodeSummarySchema,
+  ReadinessSchema,
+  SessionRowSchema,
+  SessionWithLocalSchema,
+}
+export const TopologySchema = TopologyReportSchema
 
 export const refSchema = z
   .string()
@@ -34,50 +49,6 @@ export const DialBody = z.strictObject({
       }
     })
     .describe('<nodeId>@<host>:<port>'),
-})
-
-export const NodeSummarySchema = z.object({
-  index: z.number().int(),
-  nodeId,
-  host: z.string(),
-  port: z.number().int(),
-  status: NodeStatusSchema,
-  sessions: z.number().int(),
-  restarts: z.number().int(),
-  incarnation: z.string().nullable(),
-})
-
-const count = z.number().int()
-
-export const NodeDetailSchema = NodeSummarySchema.extend({
-  identityConflicts: count.describe('identity conflicts the node reported, over all its restarts'),
-  stats: NodeStatsSchema.nullable(),
-})
-
-export const SessionWithLocalSchema = SessionRowSchema.extend({ localNodeId: nodeId })
-
-const pair = { a: nodeId, b: nodeId }
-
-export const TopologySchema = z.object({
-  nodes: z.array(nodeId).readonly(),
-  links: z.array(z.object({ ...pair, sessionId: z.string() })).readonly(),
-  duplicates: z.array(z.object({ ...pair, sessionIds: z.array(z.string()) })).readonly(),
-  asymmetric: z.array(z.object({ ...pair, atA: z.string().nullable(), atB: z.string().nullable() })).readonly(),
-  missing: z.array(z.object(pair)).readonly(),
-})
-
-export const ReadinessSchema = z.object({
-  ready: z.boolean(),
-  notRunning: z.array(z.number().int()).readonly(),
-  missing: TopologySchema.shape.missing,
-  asymmetric: TopologySchema.shape.asymmetric,
-  duplicates: TopologySchema.shape.duplicates,
-  descriptors: z
-    .object({ open: z.number().int().nullable(), limit: z.number().int().nullable() })
-    .optional()
-    .describe(
-      'descriptors the process has open and its soft limit (null: unknown or unlimited); not ready when fewer than 128 (the admin reserve) are left',
-    ),
 })
 
 /** Clients may send either case; ids are stored lowercase. */
