@@ -8,8 +8,8 @@
  * types with `import type`): zod costs ~6.4 MiB of RSS in each worker thread that loads it, and a
  * Node is what runs inside those.
  *
- * The schemas are plain (non-strict) objects with the descriptions the OpenAPI document shows;
- * a strict reader (the supervisor, of its workers) uses `.strict()` on them.
+ * The schemas are plain objects (unknown keys are stripped, not refused) with the descriptions the
+ * OpenAPI document shows; a reader that must refuse unknown keys uses `.strict()` on them.
  */
 import { CLOSE_REASONS, type CloseReason } from '@peerhouse/protocol'
 import { z } from 'zod'
