@@ -43,10 +43,10 @@ export interface ConnectionOwner {
   onConfirmed(conn: Connection): void
   onMessage(conn: Connection, payload: Uint8Array): void
   /**
-   * The connection now holds `bytes` of a frame still arriving (0: none worth counting). False:
-   * the node's budget for such bytes is spent on strangers, and this connection is closed.
+   * The connection's decoder now keeps `bytes` of memory for a frame still arriving (0: none worth
+   * counting). The node may close connections (`cut`) to keep its budget.
    */
-  holdPartial(conn: Connection, bytes: number): boolean
+  holdPartial(conn: Connection, bytes: number): void
   onClosing(conn: Connection): void
   onClosed(conn: Connection): void
 }
@@ -79,8 +79,8 @@ const PLAIN_CLOSE_BYTES = 18
  * node by 600 MB for 85 MB of PINGs.
  */
 const CONTROL_QUEUE_BYTES = 64 * 1024
-/** A frame still arriving is reported to the node's budget once it holds this much (small ones cost nothing to keep). */
-const PARTIAL_REPORT_BYTES = 64 * 1024
+/** A frame still arriving is reported to the node's budget once the decoder keeps this much memory for it. */
+const PARTIAL_REPORT_BYTES = 16 * 1024
 /** An encrypted CLOSE's plaintext payload: reason code and 16-byte winner. */
 const CLOSE_PAYLOAD_BYTES = PLAIN_CLOSE_BYTES - 1
 
@@ -192,6 +192,18 @@ export class Connection {
     return this.#confirmed
   }
 
+  #openedAtIso?: string
+
+  /** openedAt as ISO 8601, made once (rows are built often: the admin API, the simulator's checks). */
+  openedAtIso(): string {
+    if (this.#openedAtIso === undefined || this.openedAt === undefined) {
+      const iso = new Date(this.openedAt ?? this.createdAt).toISOString()
+      if (this.openedAt === undefined) return iso
+      this.#openedAtIso = iso
+    }
+    return this.#openedAtIso
+  }
+
   /** The handshake completed and the peer was admitted (READY sent). */
   get wasEstablished(): boolean {
     return this.openedAt !== undefined
@@ -274,6 +286,12 @@ export class Connection {
     }
   }
 
+  /** Closes with `reason` and reads nothing more: the CLOSE goes out, then the link (no drain). */
+  cut(reason: CloseReason): void {
+    this.close(reason, { noDrain: true })
+    this.link.stopReading()
+  }
+
   /** Destroys the link at once, with no CLOSE frame: a crash, as the peer sees it. */
   abort(reason: CloseReason): void {
     if (this.#state !== 'closing' && this.#state !== 'closed') this.#beginClosing({ reason, byPeer: false })
@@ -297,7 +315,6 @@ export class Connection {
     if (this.#state === 'closed') return
     this.bytesIn += chunk.length
     this.lastReceivedAt = this.#clock.now()
-    this.#decoder.push(chunk)
     // Everything written while this chunk is handled leaves in one writev: the listener's HELLO +
     // AUTH, the dialer's AUTH + READY (when the listener's HELLO and AUTH came together), the
     // answers to a batch of frames. Fewer packets mean fewer wake-ups of the peer's thread, which
@@ -305,6 +322,7 @@ export class Connection {
     // check of the listener's AUTH, ~0.1 ms).
     this.link.cork()
     try {
+      this.#decoder.push(chunk)
       for (let frame = this.#decoder.next(); frame !== undefined; frame = this.#decoder.next()) {
         if (this.#cipher === undefined) this.#onHandshakeFrame(frame.body)
         else this.#onSessionFrame(frame.header, frame.body)
@@ -319,14 +337,12 @@ export class Connection {
     } finally {
       this.link.uncork()
     }
-    const partial = this.#decoder.buffered >= PARTIAL_REPORT_BYTES ? this.#decoder.buffered : 0
+    const held = this.#decoder.held
+    const partial = held >= PARTIAL_REPORT_BYTES ? held : 0
     if (partial !== this.#partial && !this.link.destroyed) {
       this.#partial = partial
-      if (!this.#owner.holdPartial(this, partial)) {
-        this.close('overloaded', { noDrain: true })
-        this.link.stopReading()
-        return
-      }
+      this.#owner.holdPartial(this, partial)
+      if (!this.usable && this.#state !== 'handshake') return // the budget closed this connection
     }
     // Real backpressure: while the peer does not read what we queued for it, we stop reading what
     // it sends (TCP then slows it down); 'drain' resumes.

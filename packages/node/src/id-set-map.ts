@@ -27,6 +27,14 @@ export class IdSetMap<T> {
     return true
   }
 
+  /** Removes everything filed under `id` (test-only broken registries use it; the node never does). */
+  deleteAll(id: string): void {
+    const set = this.#map.get(id)
+    if (set === undefined) return
+    this.#count -= set.size
+    this.#map.delete(id)
+  }
+
   /** A copy of the values filed under `id`. */
   get(id: string): readonly T[] {
     const set = this.#map.get(id)

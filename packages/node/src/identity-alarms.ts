@@ -1,7 +1,7 @@
 import type { Clock } from './clock.ts'
 import type { IdentityConflictEvent, Logger, NodeStats } from './types.ts'
 
-/** At most one identity:conflict event per conflicting id in this window; the stat counts them all. */
+/** At most one identity:conflict event per (conflicting id, source) in this window; the stat counts them all. */
 const ALARM_INTERVAL_MS = 10_000
 
 export interface IdentityAlarmsInit {
@@ -14,12 +14,14 @@ export interface IdentityAlarmsInit {
 /**
  * The copied-key alarm, raised only for conflicts the node trusts (node.ts decides which). Whoever
  * can raise it — a twin holding our key, a peer we chose — can raise it often, so each id gets at
- * most one event per 10 s. The ids here are this node's own and configured or allowlisted ones,
- * so the map is bounded by the configuration, never by remote input.
+ * most one event per 10 s PER SOURCE: this node's own proof, or each reporting peer. One reporter
+ * can then never silence another, nor a proof (a malicious member re-arming a shared window hid
+ * an honest member's real report). Ids and reporters here are this node's own and configured or
+ * allowlisted ones, so the map is bounded by the configuration, never by remote input.
  */
 export class IdentityAlarms {
   readonly #init: IdentityAlarmsInit
-  /** Conflicting id → clock time of its last event. */
+  /** Conflicting id and source → clock time of its last event. */
   readonly #alarmedAt = new Map<string, number>()
 
   constructor(init: IdentityAlarmsInit) {
@@ -36,9 +38,10 @@ export class IdentityAlarms {
     const { clock, log, stats } = this.#init
     stats.identityConflicts++
     const now = clock.now()
-    const last = this.#alarmedAt.get(e.nodeId)
+    const key = `${e.nodeId}|${e.reportedBy ?? 'proof'}`
+    const last = this.#alarmedAt.get(key)
     if (last !== undefined && now - last < ALARM_INTERVAL_MS) return
-    this.#alarmedAt.set(e.nodeId, now)
+    this.#alarmedAt.set(key, now)
     const incarnations = e.incarnations.map(String)
     log.warn(
       { nodeId: e.nodeId, incarnations, byPeer: e.byPeer, reportedBy: e.reportedBy },

@@ -5,9 +5,6 @@
 
 export { emptyStats } from './admission.ts'
 export { type Clock, realClock, type Timer } from './clock.ts'
-export { netTransport } from './net-transport.ts'
-export { type Random, realRandom } from './random.ts'
-export type { Dialing, Link, LinkHandlers, Listener, Transport } from './transport.ts'
 export type { CloseInfo, ConnectionState, Direction } from './connection.ts'
 export {
   INCARNATION_FILE_NAME,
@@ -16,8 +13,12 @@ export {
   loadOrCreateIdentity,
   nextIncarnation,
 } from './key-file.ts'
+export { netTransport } from './net-transport.ts'
 export { Node } from './node.ts'
 export type { NodeInit } from './options.ts'
+export { type Random, realRandom } from './random.ts'
+export type { DedupPlanner, TestOnlyBreaks } from './session-table.ts'
+export type { Dialing, Link, LinkHandlers, Listener, Transport } from './transport.ts'
 export type {
   AddPeersResult,
   DuplicateEvent,

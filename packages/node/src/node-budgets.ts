@@ -3,58 +3,69 @@ import type { Clock } from './clock.ts'
 import type { Connection } from './connection.ts'
 import type { SessionTable } from './session-table.ts'
 
-/** A session with this much queued counts as behind when the node-wide queue budget is spent. */
+/** A session with this much queued counts as behind when the strangers' queue budget is spent. */
 const BEHIND_BYTES = 64 * 1024
 
 export interface NodeBudgetsInit {
   readonly table: SessionTable
   readonly clock: Clock
-  /** Bytes queued for all peers together (maxQueuedBytes). */
+  /** Bytes queued for strangers together (maxQueuedBytes). */
   readonly maxQueuedBytes: number
-  /** Bytes of frames still arriving, over all connections (maxPartialFrameBytes). */
+  /** Memory kept for frames still arriving, over all connections (maxPartialFrameBytes). */
   readonly maxPartialFrameBytes: number
-  /** Configured, allowlisted or dialed by us: never closed for the partial-frame budget. */
+  /** Configured, allowlisted or dialed by us: never closed for, nor refused by, these budgets. */
   isProtected(conn: Connection): boolean
 }
 
+interface Partial {
+  bytes: number
+  /** clock.now() when this connection started holding an incomplete frame. */
+  since: number
+}
+
 /**
- * The node-wide bounds on memory that remote peers decide, beside each connection's own: what is
- * queued for all peers (slow readers fed by a broadcast grew a node by 840 MB at 16 MiB each), and
- * frames still arriving (1,000 strangers trickling a 1 MiB frame each held 1.2 GB).
+ * The node-wide bounds on memory that remote peers decide, beside each connection's own, charged
+ * to strangers only (peers the node chose are bounded by their own per-session limits and by the
+ * configuration):
+ * - what is queued for strangers (slow readers fed by a broadcast grew a node by 840 MB at 16 MiB
+ *   each; and a few non-readers spending a node-wide budget shrank honest peers' queues);
+ * - memory kept for frames still arriving (1,000 strangers each trickling a 1 MiB frame held 1.2 GB).
+ *   Past that budget the strangers that have held an incomplete frame the LONGEST are closed first:
+ *   a peer that parks part of a frame to spend the budget goes before one that is streaming.
  */
 export class NodeBudgets {
   readonly #init: NodeBudgetsInit
-  /** Bytes queued over all sessions, summed once per event-loop turn and kept up to date by sent(). */
+  /** Bytes queued for strangers, summed once per event-loop turn and kept up to date by sent(). */
   #queued?: number
-  /** Connections holding 64 KiB or more of a frame still arriving, and how much. */
-  readonly #partial = new Map<Connection, number>()
+  readonly #partial = new Map<Connection, Partial>()
   #partialTotal = 0
 
   constructor(init: NodeBudgetsInit) {
     this.#init = init
   }
 
-  /** Throws ERR_BACKPRESSURE (nothing queued) when all peers' queues are at the budget and `conn` is behind. */
+  /** Throws ERR_BACKPRESSURE (nothing queued) when strangers' queues are at the budget and `conn`, a stranger, is behind. */
   checkSend(conn: Connection, nodeId: string): void {
-    const total = this.#queuedTotal()
-    if (total >= this.#init.maxQueuedBytes && conn.queuedBytes >= BEHIND_BYTES) {
+    if (conn.queuedBytes < BEHIND_BYTES || this.#init.isProtected(conn)) return
+    const total = this.#strangersQueued()
+    if (total >= this.#init.maxQueuedBytes) {
       throw new PeerhouseError(
         'ERR_BACKPRESSURE',
-        `${total} bytes queued for all peers (limit ${this.#init.maxQueuedBytes}) and ${conn.queuedBytes} for ${nodeId}; wait for it to read`,
+        `${total} bytes queued for strangers (limit ${this.#init.maxQueuedBytes}) and ${conn.queuedBytes} for ${nodeId}; wait for it to read`,
       )
     }
   }
 
-  /** `bytes` more were queued by a send. */
-  sent(bytes: number): void {
-    if (this.#queued !== undefined) this.#queued += bytes
+  /** `bytes` more were queued for `conn` by a send. */
+  sent(conn: Connection, bytes: number): void {
+    if (this.#queued !== undefined && !this.#init.isProtected(conn)) this.#queued += bytes
   }
 
   /** Summed at most once per event-loop turn: a broadcast to 1,000 peers sums once, not 1,000 times. */
-  #queuedTotal(): number {
+  #strangersQueued(): number {
     if (this.#queued === undefined) {
       let total = 0
-      for (const c of this.#init.table.sessions()) total += c.queuedBytes
+      for (const c of this.#init.table.sessions()) if (!this.#init.isProtected(c)) total += c.queuedBytes
       this.#queued = total
       this.#init.clock.setTimeout(() => {
         this.#queued = undefined
@@ -64,17 +75,26 @@ export class NodeBudgets {
   }
 
   /**
-   * `conn` now holds `bytes` of a frame still arriving (0: none, or it closed). False: the budget is
-   * spent and `conn` belongs to a stranger, which the caller closes (`overloaded`).
+   * `conn`'s decoder now keeps `bytes` for a frame still arriving (0: none, or it closed). Returns
+   * the strangers to close (`overloaded`) so that the budget holds, oldest incomplete frame first;
+   * `conn` may be one of them.
    */
-  holdPartial(conn: Connection, bytes: number): boolean {
-    this.#partialTotal += bytes - (this.#partial.get(conn) ?? 0)
+  holdPartial(conn: Connection, bytes: number): Connection[] {
+    const had = this.#partial.get(conn)
+    this.#partialTotal += bytes - (had?.bytes ?? 0)
     if (bytes === 0) this.#partial.delete(conn)
-    else this.#partial.set(conn, bytes)
-    if (bytes === 0 || this.#partialTotal <= this.#init.maxPartialFrameBytes || this.#init.isProtected(conn)) {
-      return true
+    else if (had === undefined) this.#partial.set(conn, { bytes, since: this.#init.clock.now() })
+    else had.bytes = bytes
+    if (this.#partialTotal <= this.#init.maxPartialFrameBytes) return []
+    const victims: Connection[] = []
+    // Map order is insertion order: the first entries started holding earliest.
+    for (const [c, p] of this.#partial) {
+      if (this.#partialTotal <= this.#init.maxPartialFrameBytes) break
+      if (this.#init.isProtected(c)) continue
+      victims.push(c)
+      this.#partialTotal -= p.bytes
+      this.#partial.delete(c)
     }
-    this.holdPartial(conn, 0)
-    return false
+    return victims
   }
 }

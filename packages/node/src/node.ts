@@ -84,7 +84,7 @@ export class Node extends EventEmitter<NodeEvents> {
         : identityFromSecretKey(generateSecretKey()))
     this.nodeId = this.identity.nodeId
     this.incarnation = init.incarnation ?? nextIncarnation(init.dataDir)
-    this.#table = new SessionTable(this.nodeId, this.#clock)
+    this.#table = new SessionTable(this.nodeId, this.#clock, init.testOnlyBreaks)
     this.#slots = new HandshakeSlots(this.#opts.maxHandshakes)
     this.#waiters = new ConnectWaiters(this.#clock)
     this.#alarms = new IdentityAlarms({
@@ -148,9 +148,10 @@ export class Node extends EventEmitter<NodeEvents> {
         this.emit('message', { from: conn.remoteNodeId as string, sessionId: conn.session?.sessionId as string, data })
       },
       holdPartial: (conn, bytes) => {
-        if (this.#budgets.holdPartial(conn, bytes)) return true
-        this.stats.sessionsRefused++
-        return false
+        for (const victim of this.#budgets.holdPartial(conn, bytes)) {
+          this.stats.sessionsRefused++
+          victim.cut('overloaded')
+        }
       },
       onClosing: (conn) => this.#onClosing(conn),
       onClosed: (conn) => this.#onClosed(conn),
@@ -319,6 +320,12 @@ export class Node extends EventEmitter<NodeEvents> {
     return waiting
   }
 
+  /** The session send() to `nodeId` uses now (the one the dedup rule keeps), if there is one. */
+  sessionFor(nodeId: string): SessionRow | undefined {
+    const conn = this.#table.preferred(nodeId)
+    return conn === undefined ? undefined : sessionRow(conn)
+  }
+
   /** Closes one session with reason `disconnect`. Returns false for an unknown session id. */
   disconnect(sessionId: string): boolean {
     for (const conn of this.#table.connections()) {
@@ -340,7 +347,7 @@ export class Node extends EventEmitter<NodeEvents> {
     this.#budgets.checkSend(conn, nodeId)
     const before = conn.queuedBytes
     const flushed = conn.send(data)
-    this.#budgets.sent(Math.max(0, conn.queuedBytes - before))
+    this.#budgets.sent(conn, Math.max(0, conn.queuedBytes - before))
     this.stats.messagesOut++
     return flushed
   }
@@ -357,6 +364,11 @@ export class Node extends EventEmitter<NodeEvents> {
       }
     }
     return n
+  }
+
+  /** Connections past the key proof, not closed (closing ones included): what the session caps count. */
+  get sessionCount(): number {
+    return this.#table.sessionCount
   }
 
   /** Dials and handshakes not finished yet; 0 once every connection has settled. */

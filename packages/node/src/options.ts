@@ -1,6 +1,7 @@
 import { assertNetworkId, type Identity, type PeerAddress, PeerhouseError } from '@peerhouse/protocol'
 import type { Clock } from './clock.ts'
 import type { Random } from './random.ts'
+import type { TestOnlyBreaks } from './session-table.ts'
 import type { Transport } from './transport.ts'
 import type { Logger } from './types.ts'
 
@@ -94,6 +95,11 @@ export interface NodeInit {
   transport?: Transport
   /** Nonces, ephemeral keys and jitter. @default the OS's randomness */
   random?: Random
+  /**
+   * Never set this outside tests: deliberately broken dedup rules or registries, so that the
+   * simulator can prove its invariants catch each of them.
+   */
+  testOnlyBreaks?: TestOnlyBreaks
   /** Boot number; by default a fresh one larger than any before (see nextIncarnation). */
   incarnation?: bigint
   logger?: Logger

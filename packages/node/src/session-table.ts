@@ -21,9 +21,21 @@ export interface Dial {
  * patent's checks — "does a session, or a handshake, with this node id exist?" — and is what the
  * dedup rule runs over. Entries are always removed under the id they were filed with, by object.
  */
+/** The dedup rule as the table applies it: planDedup, unless a test swaps in a broken one. */
+export type DedupPlanner = typeof planDedup
+
+/** Deliberately broken rules, only for proving that the simulator's invariants catch them. */
+export interface TestOnlyBreaks {
+  readonly planDedup?: DedupPlanner
+  /** Remove a closed connection's registry entry by node id alone (the Fabric FAB-17675 bug). */
+  readonly removeByIdAlone?: boolean
+}
+
 export class SessionTable {
   readonly #localId: string
   readonly #clock: Clock
+  readonly #plan: DedupPlanner
+  readonly #removeByIdAlone: boolean
   readonly #conns = new Set<Connection>()
   readonly #byRemote = new IdSetMap<Connection>()
   readonly #filedAs = new WeakMap<Connection, string>()
@@ -31,9 +43,11 @@ export class SessionTable {
   /** Connections past the key proof, not closed; insertion order is the order of proof. */
   readonly #sessions = new Set<Connection>()
 
-  constructor(localId: string, clock: Clock) {
+  constructor(localId: string, clock: Clock, breaks: TestOnlyBreaks = {}) {
     this.#localId = localId
     this.#clock = clock
+    this.#plan = breaks.planDedup ?? planDedup
+    this.#removeByIdAlone = breaks.removeByIdAlone === true
   }
 
   /** A new connection. Outbound ones are filed under the id we dialed; inbound ones wait for the proof. */
@@ -59,7 +73,8 @@ export class SessionTable {
     this.#conns.delete(conn)
     this.#sessions.delete(conn)
     const id = this.#filedAs.get(conn)
-    if (id !== undefined) this.#byRemote.delete(id, conn)
+    if (id !== undefined && this.#removeByIdAlone) this.#byRemote.deleteAll(id)
+    else if (id !== undefined) this.#byRemote.delete(id, conn)
     return id
   }
 
@@ -184,7 +199,7 @@ export class SessionTable {
         confirmed: conn.confirmed,
       }
     })
-    return planDedup(facts, this.#localId, id)
+    return this.#plan(facts, this.#localId, id)
   }
 
   /** The session the rule would keep: where new messages go. */
@@ -228,7 +243,7 @@ export function sessionRow(conn: Connection): SessionRow {
     direction: conn.direction,
     initiator: s.initiator,
     state: conn.state as SessionRow['state'],
-    openedAt: new Date(conn.openedAt ?? conn.createdAt).toISOString(),
+    openedAt: conn.openedAtIso(),
     rttMs: conn.rttMs,
     bytesIn: conn.bytesIn,
     bytesOut: conn.bytesOut,

@@ -14,14 +14,18 @@ export interface Frame {
  * consumer can raise `maxBody` between frames (the end of the handshake) even when
  * both arrive in one chunk.
  *
- * Bytes are appended to one buffer that grows by doubling, so a frame trickled in many small chunks
- * costs amortised O(1) per byte: re-joining the partial frame on every chunk made a slow sender
- * cost the receiver O(n²) in copying. A chunk that arrives with nothing buffered is used as it is,
- * without a copy. Frames are views into the buffer; bytes handed out are never written again
- * (the buffer is replaced, not compacted), so a frame stays valid after later pushes.
+ * Bytes are appended to one buffer, so a frame trickled in many small chunks costs amortised
+ * O(1) per byte: re-joining the partial frame on every chunk made a slow sender cost the receiver
+ * O(n²) in copying. The buffer grows to at most twice what was received (never to the size a
+ * header merely declares: 1,000 connections each declaring 1 MiB and sending 15 bytes would
+ * otherwise reserve 1 GB), and a small leftover in a large buffer moves to a buffer of its own
+ * (a 4 KiB tail must not keep a 2 MiB buffer alive). `held` is the memory kept, for the node's
+ * budget. A chunk that arrives with nothing buffered is used as it is, without a copy. Frames are
+ * views into the buffer; bytes handed out are never written again (a buffer is replaced, never
+ * compacted in place), so a frame stays valid after later pushes.
  */
-/** Below this a chunk is a trickle: the buffer then grows by doubling. */
-const SMALL_CHUNK = 4096
+/** A buffer at least this large, at most a quarter full, is replaced by one the size of what is left. */
+const COMPACT_FROM = 16 * 1024
 
 export class FrameDecoder {
   #buf: Buffer = Buffer.alloc(0)
@@ -39,6 +43,11 @@ export class FrameDecoder {
     return this.#end - this.#start
   }
 
+  /** Bytes of memory the decoder keeps for what is buffered (0 when nothing is). */
+  get held(): number {
+    return this.#end === this.#start ? 0 : this.#buf.length
+  }
+
   /** Takes ownership of `chunk` without copying when nothing is buffered: the caller must not reuse its memory. */
   push(chunk: Uint8Array): void {
     const n = chunk.byteLength
@@ -50,21 +59,14 @@ export class FrameDecoder {
       return
     }
     if (this.#end + n > this.#buf.length) {
-      // No room after the live bytes (always so while the buffer is a caller's chunk): a new buffer,
-      // sized for the whole frame in progress when its header is in (one allocation for a large
-      // frame, however it is trickled). Otherwise exactly what is needed after a socket-sized
-      // chunk (as a plain join would), and doubled after a small one, so a trickle of tiny chunks
-      // costs amortised O(1) per byte instead of a copy of everything per chunk.
+      // No room after the live bytes (always so while the buffer is a caller's chunk). While the
+      // frame in progress is larger than what is here, double (amortised O(1) per byte), but never
+      // past that frame; otherwise exactly what is needed (the chunk completes the frame).
       const live = this.#end - this.#start
       const need = live + n
       const frame = live >= FRAME_HEADER_BYTES ? FRAME_HEADER_BYTES + this.#buf.readUInt32BE(this.#start) : 0
-      const target =
-        frame > need ? Math.min(frame, FRAME_HEADER_BYTES + this.maxBody) : n >= SMALL_CHUNK ? need : 2 * need
-      const grown = Buffer.allocUnsafe(Math.max(need, target))
-      this.#buf.copy(grown, 0, this.#start, this.#end)
-      this.#buf = grown
-      this.#start = 0
-      this.#end = live
+      const size = frame > need ? Math.min(frame, FRAME_HEADER_BYTES + this.maxBody, Math.max(2 * need, 4096)) : need
+      this.#moveTo(Buffer.allocUnsafe(Math.max(need, size)))
     }
     this.#buf.set(chunk, this.#end)
     this.#end += n
@@ -73,13 +75,13 @@ export class FrameDecoder {
   /** The next complete frame, or undefined; throws a PeerhouseError on a bad length. */
   next(): Frame | undefined {
     const available = this.#end - this.#start
-    if (available < FRAME_HEADER_BYTES) return undefined
+    if (available < FRAME_HEADER_BYTES) return this.#waiting()
     const length = this.#buf.readUInt32BE(this.#start)
     if (length === 0) throw new PeerhouseError('ERR_MALFORMED_FRAME', 'frame length 0 is not allowed')
     if (length > this.maxBody) {
       throw new PeerhouseError('ERR_FRAME_TOO_LARGE', `frame length ${length} exceeds the maximum ${this.maxBody}`)
     }
-    if (available < FRAME_HEADER_BYTES + length) return undefined
+    if (available < FRAME_HEADER_BYTES + length) return this.#waiting()
     const buf = this.#buf
     const at = this.#start
     this.#start += FRAME_HEADER_BYTES + length
@@ -93,6 +95,23 @@ export class FrameDecoder {
       header: buf.subarray(at, at + FRAME_HEADER_BYTES),
       body: buf.subarray(at + FRAME_HEADER_BYTES, at + FRAME_HEADER_BYTES + length),
     }
+  }
+
+  /** No complete frame: a small leftover in a large buffer moves to one of its own. */
+  #waiting(): undefined {
+    const live = this.#end - this.#start
+    if (live > 0 && this.#buf.length >= COMPACT_FROM && live <= this.#buf.length / 4) {
+      this.#moveTo(Buffer.allocUnsafe(live))
+    }
+    return undefined
+  }
+
+  #moveTo(grown: Buffer): void {
+    const live = this.#end - this.#start
+    this.#buf.copy(grown, 0, this.#start, this.#end)
+    this.#buf = grown
+    this.#start = 0
+    this.#end = live
   }
 }
 
