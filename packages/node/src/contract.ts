@@ -139,6 +139,11 @@ export const HandshakeErrorEventSchema = z.object({
   claimedNodeId: nodeId.optional(),
   /** True when the peer ended it (its CLOSE, or it vanished). */
   byPeer: z.boolean(),
+  /**
+   * The peer is one this node chose: configured, allowlisted, or dialed by it. Strangers (any
+   * throwaway key, or no key at all) can cause failures by the thousand; these matter.
+   */
+  chosen: z.boolean(),
   /** What went wrong, when this node found a fault (a protocol violation, a socket error). */
   message: z.string().optional(),
 })

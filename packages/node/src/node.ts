@@ -617,6 +617,7 @@ export class Node extends EventEmitter<NodeEvents> {
       ...(proven !== undefined && { remoteNodeId: proven }),
       ...(claimed !== undefined && { claimedNodeId: claimed }),
       byPeer: info.byPeer,
+      chosen: proven !== undefined && this.#isProtected(proven, conn.direction),
       message: info.error?.message,
     })
   }
