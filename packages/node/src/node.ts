@@ -467,7 +467,7 @@ export class Node extends EventEmitter<NodeEvents> {
    */
   #screen(conn: Connection, peer: { nodeId: string; incarnation: bigint }): Refusal | undefined {
     const dialedByLarger = (conn.direction === 'outbound') !== this.nodeId < peer.nodeId
-    if (!dialedByLarger) return undefined
+    if (!dialedByLarger || !this.#opts.screenCrossingDials) return undefined
     const kept = this.#table.keptSessionUpOrComing(conn, peer, PENDING_DEFER_MS)
     if (kept === undefined) return undefined
     this.stats.duplicatesAvoided++

@@ -47,6 +47,13 @@ export interface NodeInit {
    * others are closed with `not-allowed` and never dialed). Undefined or null: open network.
    */
   allowlist?: Iterable<string> | null
+  /**
+   * Refuse, right after HELLO and before signing, a crossing handshake the dedup rule would
+   * discard (PROTOCOL.md §8.8, a MAY). Off, every crossing handshake completes and the rule alone
+   * decides, as between peers that do not screen; the simulator turns it off to exercise the rule.
+   * @default true
+   */
+  screenCrossingDials?: boolean
   /** Outbound dials and handshakes in flight at once; more wait their turn. @default 16 */
   maxDialsInFlight?: number
   /**
@@ -125,6 +132,7 @@ export interface ResolvedOptions {
   writeStallTimeoutMs: number
   maxQueuedBytes: number
   maxPartialFrameBytes: number
+  screenCrossingDials: boolean
 }
 
 function positive(name: string, value: number | undefined, fallback: number): number {
@@ -178,6 +186,7 @@ export function resolveOptions(init: NodeInit): ResolvedOptions {
     writeStallTimeoutMs: 0,
     maxQueuedBytes: count('maxQueuedBytes', init.maxQueuedBytes, 64 * 1024 * 1024),
     maxPartialFrameBytes: count('maxPartialFrameBytes', init.maxPartialFrameBytes, 32 * 1024 * 1024),
+    screenCrossingDials: init.screenCrossingDials ?? true,
   }
   opts.helloTimeoutMs = Math.min(opts.helloTimeoutMs, opts.handshakeTimeoutMs)
   opts.writeStallTimeoutMs = positive('writeStallTimeoutMs', init.writeStallTimeoutMs, opts.keepaliveTimeoutMs)
