@@ -11,6 +11,7 @@ export default defineConfig({
       // Before '@peerhouse/node', which would otherwise take it as a path under index.ts.
       '@peerhouse/node/contract': fileURLToPath(new URL('./packages/node/src/contract.ts', import.meta.url)),
       '@peerhouse/node': src('node'),
+      '@peerhouse/sim': src('sim'),
     },
   },
   test: {
