@@ -49,6 +49,8 @@ export interface RunResult {
   readonly peakRssMiB: number
   /** The trace lines of the first violation's nodes, for the report. */
   readonly slice: readonly string[]
+  /** More of the same story for `--replay`: up to 400 lines of the violation's nodes, else the last 200 lines. */
+  readonly replay: readonly string[]
 }
 
 const DEFAULT_NODE: Partial<NodeInit> = { maxHandshakes: 512, maxSessions: 1024, maxDialsInFlight: 16 }
@@ -147,6 +149,7 @@ export async function runScenario(s: Scenario): Promise<RunResult> {
     faults: counts,
     peakRssMiB: Math.round(peakRss / 1048576),
     slice: first === undefined ? [] : world.trace.slice(first.nodes, first.at, 40),
+    replay: first === undefined ? world.trace.slice([], world.now, 200) : world.trace.slice(first.nodes, first.at, 400),
   }
 }
 

@@ -1,6 +1,6 @@
 import { Rng } from './rng.ts'
 import { FAULTS, type Fault, type Scenario } from './run.ts'
-import type { SimTopology } from './topology.ts'
+import { formatTopology, type SimTopology } from './topology.ts'
 
 const TOPOLOGIES: readonly SimTopology[] = [{ kind: 'full-mesh' }, { kind: 'ring' }, { kind: 'random', k: 3 }]
 
@@ -21,4 +21,16 @@ export function smallScenario(seed: number): Scenario {
     faults,
     ...(seed % 3 === 0 && { hosts: Math.max(1, Math.ceil(nodes / 4)) }),
   }
+}
+
+/** The command that runs `s` again, exactly, and prints its story (`small`: it was drawn by smallScenario). */
+export function replayCommand(s: Scenario, small: boolean): string {
+  if (small) return `npm run sim -- --small --seed ${s.seed} --replay`
+  const faults = s.faults.length === 0 ? 'none' : s.faults.join(',')
+  const hosts = s.hosts === undefined ? '' : ` --hosts ${s.hosts}`
+  const bound = s.boundMs === undefined ? '' : ` --bound ${s.boundMs / 1000}s`
+  return (
+    `npm run sim -- --nodes ${s.nodes} --topology ${formatTopology(s.topology)} --seed ${s.seed} ` +
+    `--duration ${s.durationMs / 1000}s --faults ${faults}${hosts}${bound} --replay`
+  )
 }
