@@ -17,6 +17,7 @@ import { Allowlist, admissionVerdict, emptyStats } from './admission.ts'
 import { type Clock, realClock, type Timer } from './clock.ts'
 import { ConnectWaiters } from './connect-waiters.ts'
 import { Connection, type ConnectionOwner, type Direction } from './connection.ts'
+import { DialQueue } from './dial-queue.ts'
 import { HandshakeSlots } from './handshake-slots.ts'
 import { IdentityAlarms } from './identity-alarms.ts'
 import { Keepalive } from './keepalive.ts'
@@ -24,9 +25,8 @@ import { KEY_FILE_NAME, loadOrCreateIdentity, nextIncarnation } from './key-file
 import { netTransport } from './net-transport.ts'
 import { NodeBudgets } from './node-budgets.ts'
 import { type NodeInit, type ResolvedOptions, resolveOptions } from './options.ts'
-import { OutboundDials } from './outbound-dials.ts'
-import { PeerDialer } from './peer-dialer.ts'
 import { type Random, realRandom } from './random.ts'
+import { RedialSchedule } from './redial-schedule.ts'
 import { SessionTable, sessionRow } from './session-table.ts'
 import type { Link, Listener, Transport } from './transport.ts'
 import type { AddPeersResult, Logger, NodeEvents, NodeStats, SessionRow } from './types.ts'
@@ -54,8 +54,8 @@ export class Node extends EventEmitter<NodeEvents> {
   readonly #slots: HandshakeSlots
   readonly #waiters: ConnectWaiters
   readonly #resolving = new Set<string>()
-  readonly #outbound: OutboundDials
-  readonly #dialer: PeerDialer
+  readonly #dials: DialQueue
+  readonly #redial: RedialSchedule
   readonly #owner: ConnectionOwner
   #listener?: Listener
   /** Set by stop(): called once the last connection has closed. */
@@ -110,7 +110,7 @@ export class Node extends EventEmitter<NodeEvents> {
       timeoutMs: this.#opts.keepaliveTimeoutMs,
       writeStallMs: this.#opts.writeStallTimeoutMs,
     })
-    this.#outbound = new OutboundDials({
+    this.#dials = new DialQueue({
       table: this.#table,
       opts: this.#opts,
       stats: this.stats,
@@ -123,19 +123,19 @@ export class Node extends EventEmitter<NodeEvents> {
       adopt: (link, id) => this.#adopt(link, 'outbound', id),
       failed: (id, error) => this.#afterFailure(id, error),
     })
-    this.#dialer = new PeerDialer({
+    this.#redial = new RedialSchedule({
       clock: this.#clock,
       random: this.#random,
       minMs: this.#opts.redialMinMs,
       maxMs: this.#opts.redialMaxMs,
-      dial: (address) => this.#outbound.dial(address),
+      dial: (address) => this.#dials.dial(address),
       isConnected: (id) => this.#table.connectedOrDialing(id),
       // Rule 1 keeps the session dialed by the smaller id: the larger id holds back its dial.
-      graceFor: (id) => (this.nodeId < id ? 0 : this.#outbound.grace(this.#dialer.ids())),
+      graceFor: (id) => (this.nodeId < id ? 0 : this.#dials.grace(this.#redial.ids())),
     })
     for (const peer of init.peers ?? []) {
       const address = typeof peer === 'string' ? parseAddress(peer) : peer
-      if (address.nodeId !== this.nodeId) this.#dialer.add(address)
+      if (address.nodeId !== this.nodeId) this.#redial.add(address)
     }
     this.#allowlist = new Allowlist(init.allowlist)
     this.#owner = {
@@ -187,7 +187,7 @@ export class Node extends EventEmitter<NodeEvents> {
     this.#running = true
     this.#keepalive.start()
     this.emit('listening', { host: this.#opts.host, port: this.#port })
-    this.#dialer.start()
+    this.#redial.start()
   }
 
   /**
@@ -199,8 +199,8 @@ export class Node extends EventEmitter<NodeEvents> {
   async stop(opts: { graceful?: boolean; drainMs?: number } = {}): Promise<void> {
     if (!this.#running) return
     this.#running = false
-    this.#dialer.stop()
-    this.#outbound.clear()
+    this.#redial.stop()
+    this.#dials.clear()
     this.#keepalive.stop()
     this.#waiters.rejectAll(new PeerhouseError('ERR_NOT_RUNNING', 'node stopped', { reason: 'shutdown' }))
     const listenerClosed = this.#listener?.close() ?? Promise.resolve()
@@ -253,7 +253,7 @@ export class Node extends EventEmitter<NodeEvents> {
         conn.close('not-allowed')
       }
     }
-    if (this.#running) for (const id of this.#dialer.ids()) if (this.isAllowed(id)) this.#dialer.kick(id)
+    if (this.#running) for (const id of this.#redial.ids()) if (this.isAllowed(id)) this.#redial.kick(id)
   }
 
   isAllowed(nodeId: string): boolean {
@@ -288,13 +288,13 @@ export class Node extends EventEmitter<NodeEvents> {
       }
       added.push(peer)
     }
-    for (const peer of added) this.#dialer.add(peer)
-    if (this.#running) for (const peer of added) this.#dialer.kick(peer.nodeId)
+    for (const peer of added) this.#redial.add(peer)
+    if (this.#running) for (const peer of added) this.#redial.kick(peer.nodeId)
     return { added: added.map((p) => p.nodeId), skipped }
   }
 
   removePeer(nodeId: string): boolean {
-    return this.#dialer.remove(nodeId)
+    return this.#redial.remove(nodeId)
   }
 
   /**
@@ -316,7 +316,7 @@ export class Node extends EventEmitter<NodeEvents> {
     const existing = this.#table.preferred(peer.nodeId)
     if (existing !== undefined) return Promise.resolve(sessionRow(existing))
     const waiting = this.#waiters.wait(peer.nodeId)
-    this.#outbound.dial(peer)
+    this.#dials.dial(peer)
     return waiting
   }
 
@@ -401,7 +401,7 @@ export class Node extends EventEmitter<NodeEvents> {
 
   /** Configured, allowlisted in permissioned mode, or this connection is our own dial. */
   #isProtected(id: string, direction?: Direction): boolean {
-    return direction === 'outbound' || this.#dialer.has(id) || (this.#allowlist.enabled && this.isAllowed(id))
+    return direction === 'outbound' || this.#redial.has(id) || (this.#allowlist.enabled && this.isAllowed(id))
   }
 
   /** After the key proof, before the session exists: identity, membership, per-peer bound, capacity. */
@@ -515,7 +515,7 @@ export class Node extends EventEmitter<NodeEvents> {
 
   #onEstablished(conn: Connection): void {
     const id = conn.remoteNodeId as string
-    if (conn.direction === 'outbound') this.#outbound.next()
+    if (conn.direction === 'outbound') this.#dials.next()
     // Steps 316 / 408: is there another session with this node id?
     this.#resolve(id)
   }
@@ -524,7 +524,7 @@ export class Node extends EventEmitter<NodeEvents> {
   #onConfirmed(conn: Connection): void {
     const id = conn.remoteNodeId as string
     this.stats.handshakesOk++
-    this.#dialer.succeeded(id)
+    this.#redial.succeeded(id)
     const row = sessionRow(conn)
     this.emit('session:open', row)
     this.#waiters.resolve(id, row)
@@ -631,7 +631,7 @@ export class Node extends EventEmitter<NodeEvents> {
   #onClosedInner(conn: Connection): void {
     this.#budgets.holdPartial(conn, 0)
     const id = this.#table.remove(conn)
-    if (conn.direction === 'outbound') this.#outbound.next()
+    if (conn.direction === 'outbound') this.#dials.next()
     if (id === undefined) return // an inbound connection that never proved its node
     const info = conn.closeInfo
     if (conn.confirmed && info !== undefined) {
@@ -650,7 +650,7 @@ export class Node extends EventEmitter<NodeEvents> {
       return
     }
     if (!conn.confirmed && this.#reachedAnother(conn, id)) return
-    this.#dialer.lost(id, reason)
+    this.#redial.lost(id, reason)
     if (!conn.confirmed && this.#waiters.has(id)) {
       // Our dial ended as a duplicate: the session it deferred to should open shortly. Callers
       // of connect() get it then, or this reason once the setup deadline has passed.
@@ -686,6 +686,6 @@ export class Node extends EventEmitter<NodeEvents> {
   #afterFailure(id: string, error: PeerhouseError): void {
     if (this.#table.connectedOrDialing(id)) return
     this.#waiters.reject(id, error)
-    if (this.#running) this.#dialer.failed(id, error.reason)
+    if (this.#running) this.#redial.failed(id, error.reason)
   }
 }

@@ -5,7 +5,7 @@ import { IdSetMap } from './id-set-map.ts'
 import type { SessionRow } from './types.ts'
 
 /** A dial in flight, before it becomes a Connection. */
-export interface Dial {
+export interface DialInFlight {
   readonly address: PeerAddress
   /** clock.now() when the dial started. */
   readonly startedAt: number
@@ -39,7 +39,7 @@ export class SessionTable {
   readonly #conns = new Set<Connection>()
   readonly #byRemote = new IdSetMap<Connection>()
   readonly #filedAs = new WeakMap<Connection, string>()
-  readonly #dials = new IdSetMap<Dial>()
+  readonly #dials = new IdSetMap<DialInFlight>()
   /** Connections past the key proof, not closed; insertion order is the order of proof. */
   readonly #sessions = new Set<Connection>()
 
@@ -78,16 +78,16 @@ export class SessionTable {
     return id
   }
 
-  addDial(id: string, dial: Dial): void {
+  addDial(id: string, dial: DialInFlight): void {
     this.#dials.add(id, dial)
   }
 
   /** False if the dial was already gone (it became a connection). */
-  removeDial(id: string, dial: Dial): boolean {
+  removeDial(id: string, dial: DialInFlight): boolean {
     return this.#dials.delete(id, dial)
   }
 
-  dials(): Dial[] {
+  dials(): DialInFlight[] {
     return [...this.#dials.ids()].flatMap((id) => this.#dials.get(id))
   }
 

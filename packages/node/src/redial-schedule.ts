@@ -8,7 +8,7 @@ interface PeerState {
   timer?: Timer
 }
 
-export interface PeerDialerInit {
+export interface RedialScheduleInit {
   /** @default realClock */
   clock?: Clock
   /** Jitter. @default realRandom */
@@ -27,17 +27,19 @@ export interface PeerDialerInit {
 }
 
 /**
- * Keeps configured peers connected. After a failure the next dial waits
- * min(maxMs, minMs·2^failures) scaled by a random 50–100 % (jitter spreads a restarted
- * node's peers apart); after a lost session it starts again from minMs; a `duplicate`
- * close (even one received mid-handshake) is not a failure and never backs off.
+ * When to dial each configured peer (PROTOCOL.md §10.2): the first dial, after the grace, and the
+ * re-dial after every failure or loss. It only decides when; the DialQueue decides whether, and
+ * dials. After a failure the next dial waits min(maxMs, minMs·2^failures) scaled by a random
+ * 50–100 % (jitter spreads a restarted node's peers apart); after a lost session it starts again
+ * from minMs; a `duplicate` close (even one received mid-handshake) is not a failure and never
+ * backs off.
  */
-export class PeerDialer {
-  readonly #init: PeerDialerInit
+export class RedialSchedule {
+  readonly #init: RedialScheduleInit
   readonly #peers = new Map<string, PeerState>()
   #running = false
 
-  constructor(init: PeerDialerInit) {
+  constructor(init: RedialScheduleInit) {
     this.#init = init
   }
 

@@ -1,14 +1,14 @@
 import { type PeerAddress, parseAddress } from '@peerhouse/protocol'
 import { describe, expect, it } from 'vitest'
-import { PeerDialer } from '../src/peer-dialer.ts'
+import { RedialSchedule } from '../src/redial-schedule.ts'
 import { ManualClock } from './manual-clock.ts'
 
 const peer: PeerAddress = parseAddress(`${'ab'.repeat(32)}@127.0.0.1:1`)
 
-function dialer() {
+function schedule() {
   const clock = new ManualClock()
   const dials: number[] = []
-  const d = new PeerDialer({
+  const d = new RedialSchedule({
     clock,
     minMs: 100,
     maxMs: 5000,
@@ -22,9 +22,9 @@ function dialer() {
   return { d, clock, dials }
 }
 
-describe('PeerDialer backoff', () => {
+describe('RedialSchedule backoff', () => {
   it('a failure doubles the delay (with 50-100 % jitter), starting at minMs', () => {
-    const { d, clock, dials } = dialer()
+    const { d, clock, dials } = schedule()
     d.failed(peer.nodeId, 'handshake-timeout')
     clock.advance(99)
     expect(dials).toEqual([])
@@ -33,7 +33,7 @@ describe('PeerDialer backoff', () => {
   })
 
   it('not-allowed backs off straight to the cap: a refused member is not re-dialed dozens of times', () => {
-    const { d, clock, dials } = dialer()
+    const { d, clock, dials } = schedule()
     d.failed(peer.nodeId, 'not-allowed')
     clock.advance(2499)
     expect(dials).toEqual([]) // at least maxMs × 0.5

@@ -2,14 +2,14 @@ import { encodeClose, encodeFrame, formatAddress, type PeerAddress, PeerhouseErr
 import type { Clock } from './clock.ts'
 import type { ResolvedOptions } from './options.ts'
 import type { Random } from './random.ts'
-import type { Dial, SessionTable } from './session-table.ts'
+import type { DialInFlight, SessionTable } from './session-table.ts'
 import type { Dialing, Link, Transport } from './transport.ts'
 import type { Logger, NodeStats } from './types.ts'
 
 const MAX_GRACE_ROUNDS = 8
 
 /** What the dials need from their node. */
-export interface OutboundDialsInit {
+export interface DialQueueInit {
   readonly table: SessionTable
   readonly opts: ResolvedOptions
   readonly stats: NodeStats
@@ -26,19 +26,20 @@ export interface OutboundDialsInit {
 }
 
 /**
- * The dialer's side of patent method 300 — skip a dial when a session or a handshake with that
- * id exists (steps 302/304), check again once TCP is up (step 310) — and the cap on dials in
- * flight: a storm of dials all at once only queues past the handshake deadline, so they go in
- * waves of `maxDialsInFlight`, the rest waiting in arrival order.
+ * Every outbound dial goes through here (the RedialSchedule's and connect()'s): the dialer's side
+ * of patent method 300 — skip a dial when a session or a handshake with that id exists (steps
+ * 302/304), check again once TCP is up (step 310) — and the cap on dials in flight: a storm of
+ * dials all at once only queues past the handshake deadline, so they go in waves of
+ * `maxDialsInFlight`, the rest waiting in arrival order.
  */
-export class OutboundDials {
-  readonly #init: OutboundDialsInit
+export class DialQueue {
+  readonly #init: DialQueueInit
   /** Dials waiting for room under maxDialsInFlight, by node id. */
   readonly #queue = new Map<string, PeerAddress>()
   /** grace()'s count of waiting peers, kept for the rest of the synchronous batch. */
   #waiting?: number
 
-  constructor(init: OutboundDialsInit) {
+  constructor(init: DialQueueInit) {
     this.#init = init
   }
 
@@ -59,7 +60,7 @@ export class OutboundDials {
     this.#queue.delete(id)
     stats.dials++
     let dialing: Dialing | undefined
-    const dial: Dial = { address, startedAt: this.#init.clock.now(), abort: () => dialing?.abort() }
+    const dial: DialInFlight = { address, startedAt: this.#init.clock.now(), abort: () => dialing?.abort() }
     // Filed first: a transport may call back before connect() returns.
     table.addDial(id, dial)
     dialing = this.#init.transport.connect(address.host, address.port, opts.handshakeTimeoutMs, {
