@@ -21,6 +21,8 @@ export class Ledger {
   readonly #delivered = new Set<number>()
   /** "node sessionId" → how that node's end of the session closed. */
   readonly #closedAs = new Map<string, string>()
+  /** Session id → when an end first chose it as a dedup loser (its drain began). */
+  readonly #loserSince = new Map<string, number>()
   #next = 0
   sendFailures = 0
 
@@ -33,6 +35,9 @@ export class Ledger {
         this.#delivered.add(id)
       })
       node.on('session:close', (e) => this.#closedAs.set(`${sim.index} ${e.session.sessionId}`, e.reason))
+      node.on('session:duplicate', (e) => {
+        if (!this.#loserSince.has(e.sessionId)) this.#loserSince.set(e.sessionId, this.#world.now)
+      })
     })
   }
 
@@ -81,8 +86,10 @@ export class Ledger {
       if (this.#delivered.has(id)) continue
       const reason = this.#closedAs.get(`${m.from} ${m.sessionId}`) ?? 'open'
       byReason[reason] = (byReason[reason] ?? 0) + 1
-      // Unless a fault hit the pair after it was sent: a reset or crash kills a draining loser too.
-      if (reason === 'duplicate' && !this.#world.disruptedSince(m.from, m.to, m.at)) toDedup.push(m)
+      // Unless a fault hit the pair while the loser drained or after the message was sent: a reset
+      // or crash kills a draining loser too, and a cut outlasting the drain ends it unflushed.
+      const since = Math.min(m.at, this.#loserSince.get(m.sessionId) ?? m.at)
+      if (reason === 'duplicate' && !this.#world.disruptedSince(m.from, m.to, since)) toDedup.push(m)
       if (reason === 'open') onOpen.push(m)
     }
     return { byReason, toDedup, onOpen }

@@ -6,7 +6,17 @@ import type { Rng } from './rng.ts'
 import { formatTopology, type SimTopology } from './topology.ts'
 import { World } from './world.ts'
 
-export const FAULTS = ['churn', 'partition', 'reset', 'latency', 'loss', 'simultaneous', 'spoof', 'flood'] as const
+export const FAULTS = [
+  'churn',
+  'partition',
+  'blackhole',
+  'reset',
+  'latency',
+  'loss',
+  'simultaneous',
+  'spoof',
+  'flood',
+] as const
 export type Fault = (typeof FAULTS)[number]
 
 export interface Scenario {
@@ -181,15 +191,33 @@ function scheduleFaults(
       })
     }
   }
+  // A partition in the first half of the window, a blackholed host in the second: never both at once
+  // (a heal ends every cut).
+  const mid = from + (to - from) / 2
   if (faults.has('partition')) {
-    const start = from + rng.int(Math.max(1, (to - from) / 2))
-    const length = 3000 + rng.int(Math.max(1, Math.min(20_000, to - start - 1000)))
+    const start = from + rng.int(Math.max(1, (mid - from) / 2))
+    const length = 3000 + rng.int(Math.max(1, Math.min(20_000, mid - start - 3000)))
     at(start, () => {
       const left: number[] = []
       const right: number[] = []
       for (let i = 0; i < n; i++) (rng.float() < 0.5 ? left : right).push(i)
       world.partition(left, right)
       count('partition')
+      at(Math.min(mid, world.now + length), () => world.heal())
+    })
+  }
+  if (faults.has('blackhole')) {
+    // One host silently drops off the network (connects time out, bytes wait) for long enough
+    // that keepalive gives up on it, then comes back with what it was sent still in flight.
+    const start = mid + rng.int(Math.max(1, (to - mid) / 2))
+    const length = 5000 + rng.int(Math.max(1, Math.min(25_000, to - start - 5000)))
+    at(start, () => {
+      const victim = rng.int(n)
+      world.partition(
+        [victim],
+        world.nodes.map((_, i) => i).filter((i) => i !== victim),
+      )
+      count('blackhole')
       at(Math.min(to, world.now + length), () => world.heal())
     })
   }
