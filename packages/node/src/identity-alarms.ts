@@ -12,9 +12,9 @@ export interface IdentityAlarmsInit {
 }
 
 /**
- * The copied-key alarm, raised only for conflicts the node trusts (node.ts decides which). Whoever
- * can raise it — a twin holding our key, a peer we chose — can raise it often, so each id gets at
- * most one event per 10 s PER SOURCE: this node's own proof, or each reporting peer. One reporter
+ * The copied-key alarm, raised only for conflicts the node trusts (session-policy.ts decides
+ * which). Whoever can raise it — a twin holding our key, a peer we chose — can raise it often, so
+ * each id gets at most one event per 10 s PER SOURCE: this node's own proof, or each reporting peer. One reporter
  * can then never silence another, nor a proof (a malicious member re-arming a shared window hid
  * an honest member's real report). Ids and reporters here are this node's own and configured or
  * allowlisted ones, so the map is bounded by the configuration, never by remote input.
