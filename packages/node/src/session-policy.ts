@@ -62,7 +62,6 @@ export class SessionPolicy implements ConnectionOwner {
   readonly #stats: NodeStats
   readonly #slots: HandshakeSlots
   readonly #alarms: IdentityAlarms
-  readonly #resolving = new Set<string>()
   /** Set by allClosed(): called once the last connection has closed. */
   #whenEmpty?: () => void
 
@@ -265,17 +264,14 @@ export class SessionPolicy implements ConnectionOwner {
     }
   }
 
-  /** Applies the dedup rule to every live session with `remoteId`. */
+  /**
+   * Applies the dedup rule to every live session with `remoteId`. Safe to re-enter (it reads the
+   * table afresh and close() is idempotent), but its own closes never do: see onClosing.
+   */
   #resolve(remoteId: string): void {
-    if (this.#resolving.has(remoteId)) return
-    this.#resolving.add(remoteId)
-    try {
-      const plan = this.#table.plan(remoteId)
-      for (const { session, reason } of plan.close) {
-        session.conn.close(reason, { winner: plan.winner?.sessionId })
-      }
-    } finally {
-      this.#resolving.delete(remoteId)
+    const plan = this.#table.plan(remoteId)
+    for (const { session, reason } of plan.close) {
+      session.conn.close(reason, { winner: plan.winner?.sessionId })
     }
   }
 
@@ -313,8 +309,12 @@ export class SessionPolicy implements ConnectionOwner {
     } else if (info.reason === 'stale') {
       this.#stats.staleClosed++
     }
-    // A closing winner may leave a waiting loser as the best remaining session.
-    if (id !== undefined) this.#resolve(id)
+    // A closing winner may leave a waiting loser as the best remaining session. A close the rule
+    // decided here (ours, `duplicate` or `stale`: only #resolve closes an established session so)
+    // needs no second look: the plan that decided it covered every session with this id, and
+    // without its losers the rule picks the same winner. Running it again from inside #resolve's
+    // loop, once per loser, is what a re-entry guard used to stop.
+    if (id !== undefined && (info.byPeer || !isDedupReason(info.reason))) this.#resolve(id)
   }
 
   #onHandshakeEnded(conn: Connection): void {
