@@ -19,7 +19,7 @@ import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { type Logger, Node, type NodeInit } from '@peerhouse/node'
 import { type CloseReason, PeerhouseError, planDedup } from '@peerhouse/protocol'
-import { fullMesh, liveSessions, meshReport, until } from '../packages/node/test/helpers.ts'
+import { fullMesh, meshReport, until, usableSessions } from '../packages/node/test/helpers.ts'
 import { FaultNet } from '../test/helpers/fault-net.ts'
 
 export interface SoakOptions {
@@ -413,7 +413,7 @@ async function churn(opts: SoakOptions, seed: number, log: (line: string) => voi
         if (ok) tally.restarts++
         else failures.push(`node ${i} could not listen again on its port`)
       } else if (roll < 0.65) {
-        const row = pick(liveSessions(nodes[i] as Node))
+        const row = pick(usableSessions(nodes[i] as Node))
         const j = row && ledger.slotOf(row.remoteNodeId)
         if (j !== undefined && random() < 1 / 3) slowLink(i, j, 20 + random() * 60)
         if (row !== undefined && j !== undefined && (nodes[i] as Node).disconnect(row.sessionId)) {
@@ -457,7 +457,7 @@ async function churn(opts: SoakOptions, seed: number, log: (line: string) => voi
       out.meshMs = performance.now() - healedAt
     }
     // Messages still on a live session are delivered before the audit (bounded).
-    const live = () => new Set(nodes.flatMap((n) => liveSessions(n).map((s) => s.sessionId)))
+    const live = () => new Set(nodes.flatMap((n) => usableSessions(n).map((s) => s.sessionId)))
     // The deadline only catches a hang: what is still in flight then is reported as unaccounted.
     await until(nodes, () => ledger.inFlight(live()) === 0, HEAL_DEADLINE_MS, undefined, [
       'message',
@@ -465,7 +465,7 @@ async function churn(opts: SoakOptions, seed: number, log: (line: string) => voi
     ]).catch(() => {})
     for (const n of nodes) {
       const perPeer = new Map<string, number>()
-      for (const s of liveSessions(n)) perPeer.set(s.remoteNodeId, (perPeer.get(s.remoteNodeId) ?? 0) + 1)
+      for (const s of usableSessions(n)) perPeer.set(s.remoteNodeId, (perPeer.get(s.remoteNodeId) ?? 0) + 1)
       for (const c of perPeer.values()) if (c > 1) out.duplicatePairs++
     }
     for (const n of net.fleet.nodes) {

@@ -1,6 +1,6 @@
 import type { Node, SessionCloseEvent } from '@peerhouse/node'
 import { afterEach, describe, expect, it } from 'vitest'
-import { fullMesh, liveSessions, meshReport, until } from '../../packages/node/test/helpers.ts'
+import { fullMesh, meshReport, until, usableSessions } from '../../packages/node/test/helpers.ts'
 import { FaultNet } from '../helpers/fault-net.ts'
 import type { SwallowedFin, TcpProxy } from '../helpers/tcp-proxy.ts'
 import { untilEvents } from '../helpers/until-events.ts'
@@ -28,7 +28,7 @@ afterEach(async () => {
 })
 
 function sessionBetween(a: Node, b: Node): string {
-  const row = liveSessions(a).find((s) => s.remoteNodeId === b.nodeId)
+  const row = usableSessions(a).find((s) => s.remoteNodeId === b.nodeId)
   if (row === undefined) throw new Error(`no session ${a.nodeId.slice(0, 8)}→${b.nodeId.slice(0, 8)}`)
   return row.sessionId
 }
@@ -65,7 +65,7 @@ describe('blackholed link', () => {
       () => meshReport(nodes),
     )
     const cut = sessionBetween(a, b)
-    const dialer = [...liveSessions(a), ...liveSessions(b)].find(
+    const dialer = [...usableSessions(a), ...usableSessions(b)].find(
       (r) => r.sessionId === cut && r.direction === 'outbound',
     )
     const untouched = [sessionBetween(a, c), sessionBetween(b, c)]

@@ -1,6 +1,6 @@
 import type { HandshakeErrorEvent, MessageEvent, Node, NodeInit, SessionCloseEvent } from '@peerhouse/node'
 import { afterEach, describe, expect, it } from 'vitest'
-import { fullMesh, liveSessions, meshReport, until } from '../../packages/node/test/helpers.ts'
+import { fullMesh, meshReport, until, usableSessions } from '../../packages/node/test/helpers.ts'
 import { FaultNet } from '../helpers/fault-net.ts'
 
 const DELAY = 200
@@ -21,7 +21,7 @@ const init =
   () => ({ redialMinMs: 50, redialMaxMs: 1000, ...extra })
 
 function sessionBetween(a: Node, b: Node): string {
-  const row = liveSessions(a).find((s) => s.remoteNodeId === b.nodeId)
+  const row = usableSessions(a).find((s) => s.remoteNodeId === b.nodeId)
   if (row === undefined) throw new Error(`no session ${a.nodeId.slice(0, 8)}→${b.nodeId.slice(0, 8)}`)
   return row.sessionId
 }
@@ -140,7 +140,7 @@ describe('dropping link', () => {
     // By its deadline, not by something sooner: every dial here started after the drop (the mesh
     // was settled, no handshake in flight), and a deadline timer never fires early.
     expect(failedMs).toBeGreaterThanOrEqual(HANDSHAKE - 1)
-    expect(liveSessions(a).some((s) => s.remoteNodeId === b.nodeId)).toBe(false)
+    expect(usableSessions(a).some((s) => s.remoteNodeId === b.nodeId)).toBe(false)
     for (const p of net.link(0, 1)) p.heal()
     const healMs = await until(
       nodes,

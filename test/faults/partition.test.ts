@@ -1,6 +1,6 @@
 import type { Node, SessionCloseEvent } from '@peerhouse/node'
 import { afterEach, describe, expect, it } from 'vitest'
-import { fullMesh, liveSessions, meshReport, until } from '../../packages/node/test/helpers.ts'
+import { fullMesh, meshReport, until, usableSessions } from '../../packages/node/test/helpers.ts'
 import { FaultNet } from '../helpers/fault-net.ts'
 import type { SwallowedFin, TcpProxy } from '../helpers/tcp-proxy.ts'
 import { untilEvents } from '../helpers/until-events.ts'
@@ -51,7 +51,7 @@ describe('partition', () => {
     // Sessions live across the cut when it falls (dedup losers still draining are not counted).
     const cut = new Set(
       nodes.flatMap((n) =>
-        liveSessions(n)
+        usableSessions(n)
           .filter((s) => side.get(s.remoteNodeId) !== side.get(n.nodeId))
           .map((s) => s.sessionId),
       ),
@@ -60,7 +60,7 @@ describe('partition', () => {
     // end sent there first. A cut session's connection is named by both of the dialer's addresses.
     const dialers = new Set(
       nodes.flatMap((n) =>
-        liveSessions(n)
+        usableSessions(n)
           .filter((s) => cut.has(s.sessionId) && s.direction === 'outbound')
           .map((s) => `${s.localAddress}>${s.remoteAddress}`),
       ),
@@ -121,7 +121,7 @@ describe('partition', () => {
       expect(fin.frames).toBeLessThanOrEqual(maxFrames)
     }
     for (const n of nodes) {
-      expect(liveSessions(n).map((s) => side.get(s.remoteNodeId))).toEqual(Array(N / 2 - 1).fill(side.get(n.nodeId)))
+      expect(usableSessions(n).map((s) => side.get(s.remoteNodeId))).toEqual(Array(N / 2 - 1).fill(side.get(n.nodeId)))
     }
 
     const acceptedAtHeal = crossProxies.reduce((sum, p) => sum + p.stats.accepted, 0)
@@ -138,7 +138,7 @@ describe('partition', () => {
     expect(dialsAfterHeal).toBeGreaterThanOrEqual(pairs)
     expect(dialsAfterHeal).toBeLessThanOrEqual(2 * pairs)
     for (const n of nodes) {
-      const rows = liveSessions(n)
+      const rows = usableSessions(n)
       expect(rows).toHaveLength(N - 1)
       expect(new Set(rows.map((r) => r.remoteNodeId)).size).toBe(N - 1)
     }

@@ -42,8 +42,8 @@ export interface AdmissionFacts {
   readonly twin: boolean
   readonly allowed: boolean
   readonly remoteIncarnation: bigint
-  /** Remote incarnations of the live sessions already held with this node id. */
-  readonly liveIncarnations: readonly bigint[]
+  /** Remote incarnations of the usable sessions already held with this node id. */
+  readonly usableIncarnations: readonly bigint[]
   /** Connections filed under this node id (any state), this one included. */
   readonly connectionsOfPeer: number
   readonly maxConnectionsPerPeer: number
@@ -67,7 +67,7 @@ export type AdmissionVerdict =
 
 /**
  * After the key proof, before READY (PROTOCOL.md §5.9): identity, membership, per-peer bound,
- * capacity. A lower incarnation while a newer one of the same id is alive is not a restart
+ * capacity. A lower incarnation while a newer one of the same id is usable is not a restart
  * (restarts only go up): it is a second process holding a copied key. Capacity goes to the peers
  * this node chose first (PRIOR-ART.md, lesson 8): a protected peer at the cap is admitted and a
  * stranger makes room; a stranger at the cap is refused.
@@ -75,7 +75,7 @@ export type AdmissionVerdict =
 export function admissionVerdict(f: AdmissionFacts): AdmissionVerdict {
   if (f.twin) return { admit: false, reason: 'identity-conflict', why: 'twin' }
   if (!f.allowed) return { admit: false, reason: 'not-allowed', why: 'not-allowed' }
-  if (f.liveIncarnations.some((inc) => inc > f.remoteIncarnation)) {
+  if (f.usableIncarnations.some((inc) => inc > f.remoteIncarnation)) {
     return { admit: false, reason: 'identity-conflict', why: 'older-copy' }
   }
   if (f.connectionsOfPeer > f.maxConnectionsPerPeer) return { admit: false, reason: 'overloaded', why: 'peer-limit' }

@@ -17,8 +17,16 @@ import type { Link } from './transport.ts'
 
 export type Direction = 'inbound' | 'outbound'
 /**
- * handshake → established (keys derived, READY sent) → open (peer's READY received: the peer
- * holds the session too) → closing (CLOSE sent or received; draining) → closed.
+ * The words for a connection's liveness, the same everywhere in this package (PROTOCOL.md §1, §7.1):
+ * - `handshake`: HELLO and AUTH under way. No session yet: until the peer's AUTH verifies, its id
+ *   is only a claim.
+ * - `established`: the peer's key proven and admitted, keys derived, our READY sent; the peer's
+ *   READY not yet received.
+ * - `open`: the peer's READY received as well: the session exists at both ends.
+ * - `closing`: a CLOSE sent or received, or the peer's FIN, or an error; draining.
+ * - `closed`: the link is gone.
+ * - **usable** = `established` or `open`: it carries messages and counts for the dedup rule.
+ * Past the handshake a connection is a session: its SessionRow shows the last four states.
  */
 export type ConnectionState = 'handshake' | 'established' | 'open' | 'closing' | 'closed'
 
@@ -39,8 +47,10 @@ export interface ConnectionOwner {
   onRemoteKnown(conn: Connection): void
   /** After the key proof, before READY: a close reason refuses the peer (allowlist, limits). */
   admit(conn: Connection): CloseReason | undefined
+  /** Admitted, our READY sent: the connection is established. */
   onEstablished(conn: Connection): void
-  onConfirmed(conn: Connection): void
+  /** The peer's READY: the connection is open. */
+  onOpen(conn: Connection): void
   onMessage(conn: Connection, payload: Uint8Array): void
   /**
    * The connection's decoder now keeps `bytes` of memory for a frame still arriving (0: none worth
@@ -95,7 +105,7 @@ export class Connection {
   readonly direction: Direction
   /** Outbound: the node id we dialed; the handshake refuses any other (`wrong-node`). */
   readonly dialedId?: string
-  /** Wall time at creation, for the session row's openedAt. */
+  /** Wall time at creation, for the session row's openedAt until the connection is established. */
   readonly createdAt: number
   /** clock.now() at creation, for durations. */
   readonly startedAt: number
@@ -114,7 +124,7 @@ export class Connection {
   #pingId = 0n
   #pingSentAt = 0
   #helloSent = false
-  #confirmed = false
+  #readyReceived = false
   /** A PONG payload owed to the peer while its queue is over CONTROL_QUEUE_BYTES. */
   #owedPong?: Uint8Array
   /** Reading is paused because the peer's queue is full. */
@@ -124,7 +134,8 @@ export class Connection {
   /** Flushed bytes (bytesOut − queued) at the last stall check, and since when they stood still. */
   #flushedAtCheck = -1
   #stillSince = 0
-  openedAt?: number
+  /** Wall time the connection became established: the session row's openedAt. */
+  establishedAt?: number
   lastReceivedAt: number
   /** bytesIn at the keepalive's previous tick (keepalive.ts). */
   bytesInAtTick = 0
@@ -187,33 +198,37 @@ export class Connection {
     return this.#session?.remoteNodeId ?? this.#handshake.remoteNodeId
   }
 
-  /** The peer's READY arrived: the session is established at both ends. */
-  get confirmed(): boolean {
-    return this.#confirmed
+  /**
+   * The peer's READY arrived: what makes a connection `open`. It stays true through `closing` and
+   * `closed`, and a READY that arrives while closing sets it too (the state stays `closing`): it says
+   * whether the peer ever held the session.
+   */
+  get readyReceived(): boolean {
+    return this.#readyReceived
   }
 
-  #openedAtIso?: string
+  #establishedAtIso?: string
 
-  /** openedAt as ISO 8601, made once (rows are built often: the admin API, the simulator's checks). */
-  openedAtIso(): string {
-    if (this.#openedAtIso === undefined || this.openedAt === undefined) {
-      const iso = new Date(this.openedAt ?? this.createdAt).toISOString()
-      if (this.openedAt === undefined) return iso
-      this.#openedAtIso = iso
+  /** establishedAt as ISO 8601, made once (rows are built often: the admin API, the simulator's checks). */
+  establishedAtIso(): string {
+    if (this.#establishedAtIso === undefined || this.establishedAt === undefined) {
+      const iso = new Date(this.establishedAt ?? this.createdAt).toISOString()
+      if (this.establishedAt === undefined) return iso
+      this.#establishedAtIso = iso
     }
-    return this.#openedAtIso
+    return this.#establishedAtIso
   }
 
-  /** The handshake completed and the peer was admitted (READY sent). */
-  get wasEstablished(): boolean {
-    return this.openedAt !== undefined
+  /** The connection entered `established` (key proven, admitted, READY sent); it stays true after. */
+  get reachedEstablished(): boolean {
+    return this.establishedAt !== undefined
   }
 
   get closeInfo(): CloseInfo | undefined {
     return this.#closeInfo
   }
 
-  /** Established or open, not closing: new messages may go here. */
+  /** `established` or `open`: new messages may go here. */
   get usable(): boolean {
     return this.#state === 'established' || this.#state === 'open'
   }
@@ -282,7 +297,7 @@ export class Connection {
         this.#cipher === undefined ? encodeFrame(body) : this.#cipher.seal(body[0] as number, body.subarray(1))
       this.#write(frame)
       // Before READY there are no messages to drain: once our CLOSE is out, the link goes.
-      this.link.end(!this.wasEstablished || opts.noDrain === true)
+      this.link.end(!this.reachedEstablished || opts.noDrain === true)
     }
   }
 
@@ -386,7 +401,7 @@ export class Connection {
       this.#cipher = new SessionCipher(step.result.sendKey, step.result.recvKey)
       // The frame limit stays at 256 until the peer's READY: before it no valid frame is longer
       // than 34 bytes (READY or an encrypted CLOSE), so a peer cannot make us buffer 1 MiB before
-      // it has even confirmed the session (PROTOCOL.md §3.1).
+      // it has even sent its READY (PROTOCOL.md §3.1).
       const refusal = this.#owner.admit(this)
       if (refusal !== undefined) {
         // Refused after the key proof: the peer has our AUTH, so it can read an encrypted CLOSE.
@@ -394,7 +409,7 @@ export class Connection {
         return
       }
       this.#state = 'established'
-      this.openedAt = this.#clock.wallMs()
+      this.establishedAt = this.#clock.wallMs()
       this.#write(this.#cipher.seal(MESSAGE_TYPES.ready, new Uint8Array(0)))
       this.#owner.onEstablished(this)
     }
@@ -408,7 +423,7 @@ export class Connection {
   }
 
   #onSessionFrame(header: Uint8Array, body: Uint8Array): void {
-    if (!this.#confirmed && body.length === PLAIN_CLOSE_BYTES && body[0] === MESSAGE_TYPES.close) {
+    if (!this.#readyReceived && body.length === PLAIN_CLOSE_BYTES && body[0] === MESSAGE_TYPES.close) {
       // The peer failed after its AUTH but before it had keys, so its CLOSE is plaintext. Before
       // the peer's READY no valid encrypted frame is 18 bytes (READY is 17, CLOSE 34), so this is
       // unambiguous.
@@ -416,13 +431,13 @@ export class Connection {
       return
     }
     const { type, payload } = (this.#cipher as SessionCipher).open(header, body)
-    if (!this.wasEstablished) {
+    if (!this.reachedEstablished) {
       // We refused this peer at admission (allowlist, identity, capacity): its frames are never
       // delivered, whatever it sends while we close.
       if (type === MESSAGE_TYPES.close) this.#onPeerClose(this.#closeOf(payload), true)
       return
     }
-    if (!this.#confirmed && type !== MESSAGE_TYPES.ready && type !== MESSAGE_TYPES.close) {
+    if (!this.#readyReceived && type !== MESSAGE_TYPES.ready && type !== MESSAGE_TYPES.close) {
       if (this.#state === 'closing') return
       throw new PeerhouseError('ERR_UNEXPECTED_MESSAGE', `frame type 0x${type.toString(16)} before READY`)
     }
@@ -430,17 +445,17 @@ export class Connection {
       this.messagesIn++
       this.#owner.onMessage(this, payload)
     } else if (type === MESSAGE_TYPES.ready) {
-      if (this.#confirmed) throw new PeerhouseError('ERR_UNEXPECTED_MESSAGE', 'READY received twice')
+      if (this.#readyReceived) throw new PeerhouseError('ERR_UNEXPECTED_MESSAGE', 'READY received twice')
       if (payload.length !== 0) throw new PeerhouseError('ERR_MALFORMED_FRAME', 'READY payload is not empty')
       this.#decoder.maxBody = MAX_FRAME_BODY
       if (this.#state === 'closing') {
-        this.#confirmed = true
+        this.#readyReceived = true
         return
       }
       this.#state = 'open'
-      this.#confirmed = true
+      this.#readyReceived = true
       this.#disarm()
-      this.#owner.onConfirmed(this)
+      this.#owner.onOpen(this)
     } else if (type === MESSAGE_TYPES.ping) {
       if (payload.length !== PING_BYTES) throw new PeerhouseError('ERR_MALFORMED_FRAME', 'PING payload is not 8 bytes')
       if (!this.usable) return

@@ -19,7 +19,7 @@ export interface DialQueueInit {
   readonly random: Random
   running(): boolean
   isAllowed(nodeId: string): boolean
-  /** A connection to the peer is up: run the handshake on it. */
+  /** TCP to the peer connected: run the handshake on the link. */
   adopt(link: Link, nodeId: string): void
   /** The dial failed: tell waiters, schedule the re-dial. */
   failed(nodeId: string, error: PeerhouseError): void
@@ -48,8 +48,8 @@ export class DialQueue {
     const { table, opts, stats } = this.#init
     const id = address.nodeId
     if (!this.#init.running()) return false
-    if (table.connectedOrDialing(id) || !this.#init.isAllowed(id)) {
-      // Steps 302/304: a proven session, or our own dial that will become one, already exists.
+    if (table.hasUsableOrOwnDial(id) || !this.#init.isAllowed(id)) {
+      // Steps 302/304: a usable session, or an own dial that will become one, already exists.
       stats.dialsSkipped++
       return false
     }
@@ -109,17 +109,18 @@ export class DialQueue {
 
   /**
    * How long the larger id holds back a dial: `dialGraceMs` for every `maxDialsInFlight` of
-   * `peerIds` not yet connected, jittered 50–100 %. In a storm the smaller side works through that
-   * many dials at a time, so the wait grows with the queue (63 peers: 2–4 s), while one lost
-   * session in a settled mesh waits the base 0.5–1 s. At most 8 rounds (4–8 s), so a smaller-id
-   * peer that never dials (it does not list this node) delays the session no longer than that.
+   * `peerIds` with neither a usable session nor an own dial, jittered 50–100 %. In a storm the
+   * smaller side works through that many dials at a time, so the wait grows with the queue (63
+   * peers: 2–4 s), while one lost session in a settled mesh waits the base 0.5–1 s. At most 8
+   * rounds (4–8 s), so a smaller-id peer that never dials (it does not list this node) delays the
+   * session no longer than that.
    */
   grace(peerIds: Iterable<string>): number {
     const { table, opts } = this.#init
     // Counted once per synchronous batch (addPeers kicks every peer in one go), not per peer.
     if (this.#waiting === undefined) {
       let waiting = 0
-      for (const id of peerIds) if (!table.connectedOrDialing(id)) waiting++
+      for (const id of peerIds) if (!table.hasUsableOrOwnDial(id)) waiting++
       this.#waiting = waiting
       this.#init.clock.setTimeout(() => {
         this.#waiting = undefined

@@ -11,7 +11,7 @@ export interface KeepaliveInit {
 }
 
 /**
- * Liveness of established sessions (PROTOCOL.md §10.1). Every `intervalMs` a tick closes the
+ * Keepalive of usable sessions (PROTOCOL.md §10.1). Every `intervalMs` a tick closes the
  * sessions that received nothing for `timeoutMs` (`keepalive-timeout`: one encrypted CLOSE, and
  * no wait for a FIN that will not come), closes those whose peer stopped reading what we queued
  * (`slow-reader`), and PINGs the others — only those that received nothing since this node's

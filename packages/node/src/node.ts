@@ -105,7 +105,7 @@ export class Node extends EventEmitter<NodeEvents> {
       minMs: this.#opts.redialMinMs,
       maxMs: this.#opts.redialMaxMs,
       dial: (address) => this.#dials.dial(address),
-      isConnected: (id) => this.#table.connectedOrDialing(id),
+      hasUsableOrOwnDial: (id) => this.#table.hasUsableOrOwnDial(id),
       // Rule 1 keeps the session dialed by the smaller id: the larger id holds back its dial.
       graceFor: (id) => (this.nodeId < id ? 0 : this.#dials.grace(this.#redial.ids())),
     })
@@ -224,15 +224,15 @@ export class Node extends EventEmitter<NodeEvents> {
     return this.#allowlist.allows(nodeId)
   }
 
-  /** Keeps `address` connected: dials now and re-dials after every loss. */
+  /** Keeps a usable session with `address`: dials now and re-dials after every loss. */
   addPeer(address: string | PeerAddress): AddPeersResult {
     return this.addPeers([address])
   }
 
   /**
-   * Keeps every address connected. Each entry is judged on its own: this node's own id and
-   * addresses that do not parse are skipped and reported, the rest are added before the first
-   * dial, so the dial grace sees the whole batch (a storm, not one peer).
+   * Keeps a usable session with every address. Each entry is judged on its own: this node's own
+   * id and addresses that do not parse are skipped and reported, the rest are added before the
+   * first dial, so the dial grace sees the whole batch (a storm, not one peer).
    */
   addPeers(addresses: readonly (string | PeerAddress)[]): AddPeersResult {
     const added: PeerAddress[] = []
@@ -277,7 +277,7 @@ export class Node extends EventEmitter<NodeEvents> {
     if (!this.isAllowed(peer.nodeId)) {
       return Promise.reject(new PeerhouseError('ERR_NOT_ALLOWED', `${peer.nodeId} is not on the allowlist`))
     }
-    const existing = this.#table.preferred(peer.nodeId)
+    const existing = this.#table.winner(peer.nodeId)
     if (existing !== undefined) return Promise.resolve(sessionRow(existing))
     const waiting = this.#waiters.wait(peer.nodeId)
     this.#dials.dial(peer)
@@ -286,7 +286,7 @@ export class Node extends EventEmitter<NodeEvents> {
 
   /** The session send() to `nodeId` uses now (the one the dedup rule keeps), if there is one. */
   sessionFor(nodeId: string): SessionRow | undefined {
-    const conn = this.#table.preferred(nodeId)
+    const conn = this.#table.winner(nodeId)
     return conn === undefined ? undefined : sessionRow(conn)
   }
 
@@ -306,7 +306,7 @@ export class Node extends EventEmitter<NodeEvents> {
    * ERR_BACKPRESSURE (nothing queued) while the peer's queue is at maxWriteBufferBytes.
    */
   send(nodeId: string, data: Uint8Array): boolean {
-    const conn = this.#table.preferred(nodeId)
+    const conn = this.#table.winner(nodeId)
     if (conn === undefined) throw new PeerhouseError('ERR_NO_SESSION', `no session to ${nodeId}`)
     this.#budgets.checkSend(conn, nodeId)
     const before = conn.queuedBytes
@@ -316,7 +316,7 @@ export class Node extends EventEmitter<NodeEvents> {
     return flushed
   }
 
-  /** Sends to every connected node once; returns how many took it (a peer under backpressure is skipped). */
+  /** Sends once to each node with a usable session; returns how many took it (one under backpressure is skipped). */
   broadcast(data: Uint8Array): number {
     let n = 0
     for (const id of this.connectedNodeIds()) {
@@ -340,11 +340,15 @@ export class Node extends EventEmitter<NodeEvents> {
     return this.#table.handshakesInProgress
   }
 
+  /** The node ids this node holds a usable session with. */
   connectedNodeIds(): string[] {
-    return this.#table.connectedNodeIds()
+    return this.#table.usableNodeIds()
   }
 
-  /** Every established session, closing ones included until their link is gone. */
+  /**
+   * Every session past the key proof until its link is gone, closing ones included: its `state` is
+   * `established`, `open` or `closing`.
+   */
   sessions(): SessionRow[] {
     return this.#table.rows()
   }

@@ -16,8 +16,8 @@ export interface RedialScheduleInit {
   minMs: number
   maxMs: number
   dial(address: PeerAddress): void
-  /** A session or a handshake with this id exists: nothing to do. */
-  isConnected(nodeId: string): boolean
+  /** A usable session, or an own dial that will become one, with this id exists: nothing to do. */
+  hasUsableOrOwnDial(nodeId: string): boolean
   /**
    * How long to hold back a first dial to `nodeId` (0: dial at once). The side whose own dial
    * would lose the dedup rule waits, so that in a storm the winner's dial usually arrives
@@ -134,7 +134,7 @@ export class RedialSchedule {
       if (
         this.#running &&
         this.#peers.get(peer.address.nodeId) === peer &&
-        !this.#init.isConnected(peer.address.nodeId)
+        !this.#init.hasUsableOrOwnDial(peer.address.nodeId)
       ) {
         this.#init.dial(peer.address)
       }

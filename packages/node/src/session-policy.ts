@@ -25,8 +25,8 @@ import type { Logger, NodeEvents, NodeStats } from './types.ts'
 /** Closes decided by the dedup rule: never a failure, never a reason to back off. */
 const isDedupReason = (reason: CloseReason) => reason === 'duplicate' || reason === 'stale'
 
-/** How long a handshake in progress may hold off a crossing dial that the rule would discard. */
-const PENDING_DEFER_MS = 1000
+/** How long an own dial may hold off a crossing dial that the rule would discard (§8.8). */
+const OWN_DIAL_DEFER_MS = 1000
 
 /** What the policy works with: the node's parts, shared with the Node that exposes them. */
 export interface SessionPolicyInit {
@@ -52,8 +52,10 @@ export interface SessionPolicyInit {
  * The node's connection-event policy: what happens on each event of a Connection — the HELLO
  * screen, admission after the key proof, the dedup rule over the session table, the connect()
  * waiters, the re-dial schedule's news and the stats. It is the Connections' owner; the Node is the
- * public API over the same parts. Pure decisions live elsewhere (admissionVerdict, planDedup); this
- * is where they meet the node's state.
+ * public API over the same parts. Pure decisions are made elsewhere (admissionVerdict, planDedup);
+ * this is where they meet the node's state. Liveness words are the connection's states
+ * (connection.ts): `handshake`, `established`, `open`, `closing`, `closed`; usable = `established`
+ * or `open`.
  */
 export class SessionPolicy implements ConnectionOwner {
   readonly #init: SessionPolicyInit
@@ -147,18 +149,19 @@ export class SessionPolicy implements ConnectionOwner {
 
   /**
    * After the peer's HELLO, before any signing: a connection dialed by the larger id is doomed
-   * when the session rule 1 keeps (dialed by the smaller id) is up or on its way. Refusing it
-   * now with `duplicate` saves both ends a signature and a verification (PROTOCOL.md §8.8).
+   * when the session rule 1 keeps (dialed by the smaller id) is usable, or our own dial to it is
+   * under way. Refusing it now with `duplicate` saves both ends a signature and a verification
+   * (PROTOCOL.md §8.8).
    */
   #screen(conn: Connection, peer: { nodeId: string; incarnation: bigint }): Refusal | undefined {
     const dialedByLarger = (conn.direction === 'outbound') !== this.#nodeId < peer.nodeId
     if (!dialedByLarger || !this.#init.opts.screenCrossingDials) return undefined
-    const kept = this.#table.keptSessionUpOrComing(conn, peer, PENDING_DEFER_MS)
+    const kept = this.#table.deferTo(conn, peer, OWN_DIAL_DEFER_MS)
     if (kept === undefined) return undefined
     this.#stats.duplicatesAvoided++
-    // The winner names the session that is up: a dialer that meant another node (it has not seen
-    // our HELLO) learns from it whom it reached (PROTOCOL.md §8.8).
-    return kept === 'coming' ? { reason: 'duplicate' } : { reason: 'duplicate', winner: kept.session?.sessionId }
+    // The winner names the usable session: a dialer that meant another node (it has not seen our
+    // HELLO) learns from it whom it reached (PROTOCOL.md §8.8).
+    return kept === 'own-dial' ? { reason: 'duplicate' } : { reason: 'duplicate', winner: kept.session?.sessionId }
   }
 
   // --- connection events ------------------------------------------------------------------
@@ -177,14 +180,14 @@ export class SessionPolicy implements ConnectionOwner {
     const s = conn.session as HandshakeResult
     this.#slots.release(conn)
     this.#table.prove(conn)
-    const liveIncarnations = this.#table
+    const usableIncarnations = this.#table
       .usable(s.remoteNodeId)
       .map((c) => (c.session as HandshakeResult).remoteIncarnation)
     const verdict = admissionVerdict({
       twin: s.remoteNodeId === this.#nodeId,
       allowed: this.#init.allowlist.allows(s.remoteNodeId),
       remoteIncarnation: s.remoteIncarnation,
-      liveIncarnations,
+      usableIncarnations,
       connectionsOfPeer: this.#table.filedCount(s.remoteNodeId),
       maxConnectionsPerPeer: opts.maxConnectionsPerPeer,
       protected: this.isProtected(s.remoteNodeId, conn.direction),
@@ -200,13 +203,13 @@ export class SessionPolicy implements ConnectionOwner {
     else if (verdict.why === 'peer-limit') stats.peerLimitRefused++
     else if (verdict.why === 'twin' || this.isProtected(s.remoteNodeId)) {
       // Proven: the peer signed with this node's own key (a second process holds it), or a peer we
-      // chose signed with its key and a lower incarnation than a live session of it (a copied key).
+      // chose signed with its key and a lower incarnation than a usable session of it (a copied key).
       this.#alarms.raise({
         nodeId: s.remoteNodeId,
         incarnations:
           verdict.why === 'twin'
             ? [this.#init.incarnation, s.remoteIncarnation]
-            : [s.remoteIncarnation, ...liveIncarnations],
+            : [s.remoteIncarnation, ...usableIncarnations],
         byPeer: false,
         remoteAddress: conn.remoteAddress,
       })
@@ -237,8 +240,8 @@ export class SessionPolicy implements ConnectionOwner {
     this.#resolve(id)
   }
 
-  /** The peer's READY: the session is up at both ends, so it is announced now. */
-  onConfirmed(conn: Connection): void {
+  /** The peer's READY: the session is open (it exists at both ends), so it is announced now. */
+  onOpen(conn: Connection): void {
     const id = conn.remoteNodeId as string
     this.#stats.handshakesOk++
     this.#init.redial.succeeded(id)
@@ -265,7 +268,7 @@ export class SessionPolicy implements ConnectionOwner {
   }
 
   /**
-   * Applies the dedup rule to every live session with `remoteId`. Safe to re-enter (it reads the
+   * Applies the dedup rule to every usable session with `remoteId`. Safe to re-enter (it reads the
    * table afresh and close() is idempotent), but its own closes never do: see onClosing.
    */
   #resolve(remoteId: string): void {
@@ -281,19 +284,19 @@ export class SessionPolicy implements ConnectionOwner {
     if (info.reason === 'slow-reader' && !info.byPeer) this.#stats.slowReaders++
     // Only a proven connection speaks for a node id; before the proof, the id is a claim.
     const id = conn.session?.remoteNodeId
-    if (!conn.confirmed && !(conn.wasEstablished && isDedupReason(info.reason))) {
-      // Ended before the peer confirmed it: the peer refused us, or setup failed.
+    if (!conn.readyReceived && !(conn.reachedEstablished && isDedupReason(info.reason))) {
+      // Ends before it was open: the peer refused us, or setup failed.
       this.#onHandshakeEnded(conn)
-      if (conn.wasEstablished && id !== undefined) this.#resolve(id)
+      if (conn.reachedEstablished && id !== undefined) this.#resolve(id)
       return
     }
     if (info.reason === 'duplicate') {
       this.#stats.duplicatesClosed++
       const winner = info.winner ?? ''
       if (info.byPeer) {
-        // A real divergence: the peer's winner is alive here, yet our rule prefers another
+        // A real divergence: the peer's winner is usable here, yet our rule prefers another
         // session. A winner that is closing or gone here (keepalive, disconnect) is a race, not that.
-        const ours = this.#table.preferred(id as string)
+        const ours = this.#table.winner(id as string)
         const theirs = this.#table.usable(id as string).find((c) => c.session?.sessionId === winner)
         if (theirs !== undefined && ours !== theirs) {
           this.#stats.dedupDisagreements++
@@ -310,7 +313,7 @@ export class SessionPolicy implements ConnectionOwner {
       this.#stats.staleClosed++
     }
     // A closing winner may leave a waiting loser as the best remaining session. A close the rule
-    // decided here (ours, `duplicate` or `stale`: only #resolve closes an established session so)
+    // decided here (ours, `duplicate` or `stale`: only #resolve closes a usable session so)
     // needs no second look: the plan that decided it covered every session with this id, and
     // without its losers the rule picks the same winner. Running it again from inside #resolve's
     // loop, once per loser, is what a re-entry guard used to stop.
@@ -370,7 +373,8 @@ export class SessionPolicy implements ConnectionOwner {
     if (conn.direction === 'outbound') this.#init.dials.next()
     if (id === undefined) return // an inbound connection that never proved its node
     const info = conn.closeInfo
-    if (conn.confirmed && info !== undefined) {
+    // Announced by session:open, or its READY came while closing: the peer held it either way.
+    if (conn.readyReceived && info !== undefined) {
       this.#init.events.emit('session:close', {
         session: sessionRow(conn),
         reason: info.reason,
@@ -378,16 +382,16 @@ export class SessionPolicy implements ConnectionOwner {
         winner: info.winner,
       })
     }
-    if (this.#table.connectedOrDialing(id)) return
+    if (this.#table.hasUsableOrOwnDial(id)) return
     const reason = info?.reason ?? 'connection-lost'
-    if (!conn.confirmed && !isDedupReason(reason)) {
+    if (!conn.readyReceived && !isDedupReason(reason)) {
       const message = `handshake with ${id} ended: ${reason}${info?.error ? ` (${info.error.message})` : ''}`
       this.dialFailed(id, new PeerhouseError('ERR_NO_SESSION', message, { cause: info?.error, reason }))
       return
     }
-    if (!conn.confirmed && this.#reachedAnother(conn, id)) return
+    if (!conn.readyReceived && this.#reachedAnother(conn, id)) return
     redial.lost(id, reason)
-    if (!conn.confirmed && waiters.has(id)) {
+    if (!conn.readyReceived && waiters.has(id)) {
       // Our dial ended as a duplicate: the session it deferred to should open shortly. Callers
       // of connect() get it then, or this reason once the setup deadline has passed.
       waiters.expireAfter(
@@ -420,7 +424,7 @@ export class SessionPolicy implements ConnectionOwner {
 
   /** A dial or handshake failed: unless something else is under way for `id`, waiters hear it and the re-dial backs off. */
   dialFailed(id: string, error: PeerhouseError): void {
-    if (this.#table.connectedOrDialing(id)) return
+    if (this.#table.hasUsableOrOwnDial(id)) return
     this.#init.waiters.reject(id, error)
     if (this.#init.running()) this.#init.redial.failed(id, error.reason)
   }

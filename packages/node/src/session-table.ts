@@ -13,14 +13,6 @@ export interface DialInFlight {
   abort(): void
 }
 
-/**
- * The node's session table: every connection, and — filed by remote node id — our own dials and
- * outbound connections (the id is the one we chose to dial) and inbound connections once their
- * peer PROVED its id (AUTH verified). An inbound connection that has only named itself in a HELLO
- * is not filed: a claim is not an identity (PRIOR-ART.md, lesson 7). The table answers the
- * patent's checks — "does a session, or a handshake, with this node id exist?" — and is what the
- * dedup rule runs over. Entries are always removed under the id they were filed with, by object.
- */
 /** The dedup rule as the table applies it: planDedup, unless a test swaps in a broken one. */
 export type DedupPlanner = typeof planDedup
 
@@ -31,6 +23,18 @@ export interface TestOnlyBreaks {
   readonly removeByIdAlone?: boolean
 }
 
+/**
+ * The node's session table: every connection, and — filed by remote node id — our own dials and
+ * outbound connections (the id is the one we chose to dial) and inbound connections once their
+ * peer PROVED its id (AUTH verified). An inbound connection that has only named itself in a HELLO
+ * is not filed: a claim is not an identity (PRIOR-ART.md, lesson 7). The table answers the
+ * patent's checks — "does a session, or a handshake, with this node id exist?" — and is what the
+ * dedup rule runs over. Entries are always removed under the id they were filed with, by object.
+ *
+ * Liveness words are the connection's states (connection.ts); **usable** is `established` or
+ * `open`. An **own dial** to an id is ours from the TCP connect until its handshake ends: a
+ * DialInFlight, then an outbound connection in `handshake`.
+ */
 export class SessionTable {
   readonly #localId: string
   readonly #clock: Clock
@@ -110,23 +114,24 @@ export class SessionTable {
   }
 
   /**
-   * For `conn`, dialed by the larger id (PROTOCOL.md §8.8): does the session rule 1 keeps — one
-   * dialed the other way — already exist? Only facts this node can trust count:
+   * For `conn`, dialed by the larger id (PROTOCOL.md §8.8): what it defers to, if the session
+   * rule 1 keeps — one dialed the other way — exists already or is on its way. Only facts this
+   * node can trust count:
    * - a usable session dialed by the peer, whose peer PROVED its id, of the same peer incarnation
    *   (a newer one is a restart whose old sessions are stale, an older one a copied key that
    *   admission must see after the key proof);
-   * - our OWN dial or outbound handshake to the peer, started less than `deferMs` ago. An older
-   *   one is not deferred to: under load it may time out, and refusing every crossing dial
-   *   meanwhile starved a 128-node storm (3,471 of 8,128 pairs after 143 s).
-   * An inbound handshake in progress is never deferred to: its HELLO names the peer, but anyone
+   * - our own dial to the peer, started less than `deferMs` ago. An older one is not deferred to:
+   *   under load it may time out, and refusing every crossing dial meanwhile starved a 128-node
+   *   storm (3,471 of 8,128 pairs after 143 s).
+   * An inbound connection in `handshake` is never deferred to: its HELLO names the peer, but anyone
    * can send that HELLO (a spoofed one every 2 s kept two nodes apart for 30 s when it counted).
-   * Returns the session that is up, 'coming' for our own dial, or undefined.
+   * Returns the usable session, 'own-dial', or undefined.
    */
-  keptSessionUpOrComing(
+  deferTo(
     conn: Connection,
     peer: { nodeId: string; incarnation: bigint },
     deferMs: number,
-  ): Connection | 'coming' | undefined {
+  ): Connection | 'own-dial' | undefined {
     const keptDirection = conn.direction === 'inbound' ? 'outbound' : 'inbound'
     for (const c of this.#byRemote.values(peer.nodeId)) {
       if (c === conn || c.direction !== keptDirection) continue
@@ -135,9 +140,9 @@ export class SessionTable {
     if (keptDirection === 'inbound') return undefined
     const young = (since: number) => this.#clock.now() - since < deferMs
     for (const c of this.#byRemote.values(peer.nodeId)) {
-      if (c !== conn && c.direction === 'outbound' && c.state === 'handshake' && young(c.startedAt)) return 'coming'
+      if (c !== conn && c.direction === 'outbound' && c.state === 'handshake' && young(c.startedAt)) return 'own-dial'
     }
-    for (const d of this.#dials.values(peer.nodeId)) if (young(d.startedAt)) return 'coming'
+    for (const d of this.#dials.values(peer.nodeId)) if (young(d.startedAt)) return 'own-dial'
     return undefined
   }
 
@@ -147,7 +152,7 @@ export class SessionTable {
     return undefined
   }
 
-  /** Established or open sessions with `id`, not closing. */
+  /** The usable sessions with `id`. */
   usable(id: string): Connection[] {
     const out: Connection[] = []
     for (const c of this.#byRemote.values(id)) if (c.usable) out.push(c)
@@ -157,29 +162,25 @@ export class SessionTable {
   // The checks below run for every dial, HELLO and admission (hundreds of peers, thousands of
   // times in a storm, in code each node's isolate has not optimised yet): loops, no copies.
 
-  /** An established or open session with `id` exists. */
+  /** A usable session with `id` exists. */
   hasUsable(id: string): boolean {
     for (const c of this.#byRemote.values(id)) if (c.usable) return true
     return false
   }
 
-  /** Our own dial or outbound handshake with `id` in progress. */
-  dialing(id: string): boolean {
+  /**
+   * An own dial to `id` is under way: a dial in flight, or a connection filed under `id` in
+   * `handshake` (ours, or for the moment of its admission an inbound one just proven).
+   */
+  hasOwnDial(id: string): boolean {
     if (this.#dials.has(id)) return true
     for (const c of this.#byRemote.values(id)) if (c.state === 'handshake') return true
     return false
   }
 
-  /** A proven session, or our own dial that will become one: nothing to dial. */
-  connectedOrDialing(id: string): boolean {
-    return this.hasUsable(id) || this.dialing(id)
-  }
-
-  /** How many nodes this node has a usable session with. */
-  connectedCount(): number {
-    let n = 0
-    for (const id of this.#byRemote.ids()) if (this.hasUsable(id)) n++
-    return n
+  /** A usable session, or an own dial that will become one: nothing to dial. */
+  hasUsableOrOwnDial(id: string): boolean {
+    return this.hasUsable(id) || this.hasOwnDial(id)
   }
 
   /** Every connection, handshaking and closing ones too. */
@@ -196,25 +197,27 @@ export class SessionTable {
         sessionId: s.sessionId,
         initiator: s.initiator,
         remoteIncarnation: s.remoteIncarnation,
-        confirmed: conn.confirmed,
+        // The rule's `confirmed`: for a usable session, the peer's READY received, i.e. `open`.
+        confirmed: conn.state === 'open',
       }
     })
     return this.#plan(facts, this.#localId, id)
   }
 
-  /** The session the rule would keep: where new messages go. */
-  preferred(id: string): Connection | undefined {
+  /** The usable session the rule keeps (the dedup winner): where new messages go. */
+  winner(id: string): Connection | undefined {
     const usable = this.usable(id)
     return usable.length <= 1 ? usable[0] : this.plan(id).winner?.conn
   }
 
-  connectedNodeIds(): string[] {
+  /** The node ids this node holds a usable session with. */
+  usableNodeIds(): string[] {
     const ids: string[] = []
     for (const id of this.#byRemote.ids()) if (this.hasUsable(id)) ids.push(id)
     return ids
   }
 
-  /** Outbound dials still connecting plus outbound handshakes not finished. */
+  /** Outbound dials still connecting plus outbound connections in `handshake`. */
   outboundInFlight(): number {
     let n = this.#dials.count
     for (const conn of this.#conns) if (conn.direction === 'outbound' && conn.state === 'handshake') n++
@@ -227,7 +230,7 @@ export class SessionTable {
     return n
   }
 
-  /** Every established session, closing ones included until their link is gone. */
+  /** Every connection past the key proof until its link is gone: usable ones and closing ones. */
   rows(): SessionRow[] {
     return [...this.#conns].filter((c) => c.session !== undefined && c.state !== 'closed').map(sessionRow)
   }
@@ -243,7 +246,7 @@ export function sessionRow(conn: Connection): SessionRow {
     direction: conn.direction,
     initiator: s.initiator,
     state: conn.state as SessionRow['state'],
-    openedAt: conn.openedAtIso(),
+    openedAt: conn.establishedAtIso(),
     rttMs: conn.rttMs,
     bytesIn: conn.bytesIn,
     bytesOut: conn.bytesOut,

@@ -6,7 +6,7 @@ const base: AdmissionFacts = {
   twin: false,
   allowed: true,
   remoteIncarnation: 5n,
-  liveIncarnations: [],
+  usableIncarnations: [],
   connectionsOfPeer: 1,
   maxConnectionsPerPeer: 8,
   protected: false,
@@ -23,20 +23,20 @@ describe('admissionVerdict', () => {
   it('checks identity, then membership, then a copied key, then the per-peer bound, then capacity', () => {
     expect(reason(base)).toBe('admit')
     expect(reason({ ...base, twin: true, allowed: false })).toBe('identity-conflict')
-    expect(reason({ ...base, allowed: false, liveIncarnations: [9n], otherSessions: 9 })).toBe('not-allowed')
-    expect(reason({ ...base, liveIncarnations: [9n], otherSessions: 9 })).toBe('identity-conflict')
+    expect(reason({ ...base, allowed: false, usableIncarnations: [9n], otherSessions: 9 })).toBe('not-allowed')
+    expect(reason({ ...base, usableIncarnations: [9n], otherSessions: 9 })).toBe('identity-conflict')
     expect(reason({ ...base, connectionsOfPeer: 9, otherSessions: 9 })).toBe('overloaded')
     expect(reason({ ...base, otherSessions: 2 })).toBe('overloaded')
   })
 
   it('a restart (higher or equal incarnation) is admitted', () => {
-    expect(reason({ ...base, liveIncarnations: [4n] })).toBe('admit')
-    expect(reason({ ...base, liveIncarnations: [5n] })).toBe('admit')
+    expect(reason({ ...base, usableIncarnations: [4n] })).toBe('admit')
+    expect(reason({ ...base, usableIncarnations: [5n] })).toBe('admit')
   })
 
   it('a second session with a known stranger is still under the cap (one id cannot hold 5,000 sessions)', () => {
-    expect(reason({ ...base, liveIncarnations: [5n], otherSessions: 2 })).toBe('overloaded')
-    expect(reason({ ...base, liveIncarnations: [5n], connectionsOfPeer: 9, protected: true })).toBe('overloaded')
+    expect(reason({ ...base, usableIncarnations: [5n], otherSessions: 2 })).toBe('overloaded')
+    expect(reason({ ...base, usableIncarnations: [5n], connectionsOfPeer: 9, protected: true })).toBe('overloaded')
   })
 
   it('a protected peer is never refused for capacity: it makes a stranger leave instead', () => {

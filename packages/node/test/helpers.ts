@@ -52,24 +52,24 @@ export function until(
   })
 }
 
-/** Sessions that carry traffic (closing ones excluded). */
-export function liveSessions(node: Node) {
+/** The usable sessions (`established` or `open`): those that carry traffic. */
+export function usableSessions(node: Node) {
   return node.sessions().filter((s) => s.state === 'established' || s.state === 'open')
 }
 
 /**
- * Settled full mesh: no handshake in progress, every pair has exactly one live session, open
- * (confirmed) at both ends, and both ends name the same session id.
+ * Settled full mesh: no handshake in progress, every pair has exactly one usable session, `open`
+ * at both ends, and both ends name the same session id.
  */
 export function fullMesh(nodes: readonly Node[]): boolean {
   for (const n of nodes) {
-    const rows = liveSessions(n)
+    const rows = usableSessions(n)
     if (n.handshakesInProgress > 0 || rows.length !== nodes.length - 1 || rows.some((r) => r.state !== 'open'))
       return false
     if (new Set(rows.map((r) => r.remoteNodeId)).size !== nodes.length - 1) return false
   }
   const byNode = new Map(
-    nodes.map((n) => [n.nodeId, new Map(liveSessions(n).map((r) => [r.remoteNodeId, r.sessionId]))]),
+    nodes.map((n) => [n.nodeId, new Map(usableSessions(n).map((r) => [r.remoteNodeId, r.sessionId]))]),
   )
   for (const n of nodes) {
     for (const [remote, sessionId] of byNode.get(n.nodeId) ?? []) {

@@ -10,7 +10,7 @@ import {
 } from '@peerhouse/protocol'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { openRawSession, type RawSession } from './attackers/raw-session.ts'
-import { Fleet, liveSessions, until, untilState } from './helpers.ts'
+import { Fleet, until, untilState, usableSessions } from './helpers.ts'
 
 const fleet = new Fleet()
 const raws: RawSession[] = []
@@ -44,7 +44,7 @@ describe('identity-conflict alarms need a peer the node chose', () => {
     const key = throwaway()
     const live = await raw(target, key, 200n)
     live.ready()
-    await until([target], () => liveSessions(target).some((s) => s.remoteNodeId === key.nodeId), 5000)
+    await until([target], () => usableSessions(target).some((s) => s.remoteNodeId === key.nodeId), 5000)
     for (let i = 0; i < 20; i++) await raw(target, key, 100n)
     await untilState(() => target.stats.identityClaimsIgnored === 70)
     expect(alarms).toEqual([])
@@ -80,7 +80,7 @@ describe('frames a peer sends slowly, or hugely', () => {
     for (let i = 0; i < 8; i++) {
       const r = await raw(target)
       r.ready()
-      await until([target], () => liveSessions(target).some((s) => s.sessionId === r.result.sessionId), 5000)
+      await until([target], () => usableSessions(target).some((s) => s.sessionId === r.result.sessionId), 5000)
       const at = () => target.sessions().find((s) => s.sessionId === r.result.sessionId)
       const before = at()?.bytesIn ?? 0
       // The header of a 1 MiB frame and half of it, then nothing: parked at the node.
@@ -111,7 +111,7 @@ describe('frames a peer sends slowly, or hugely', () => {
     const of = vi.spyOn(Uint8Array, 'of')
     const r = await raw(target)
     r.ready()
-    await until([target], () => liveSessions(target).length === 1, 5000)
+    await until([target], () => usableSessions(target).length === 1, 5000)
     r.socket.write(r.cipher.seal(MESSAGE_TYPES.close, new Uint8Array(32 * 1024)))
     const closes: SessionCloseEvent[] = []
     target.on('session:close', (e) => closes.push(e))
@@ -137,7 +137,7 @@ describe('peers that do not read, fed by a broadcast', () => {
     )
     raws.push(...readers)
     for (const r of readers) r.ready()
-    await until([target], () => liveSessions(target).filter((s) => s.state === 'open').length === 6, 5000)
+    await until([target], () => usableSessions(target).filter((s) => s.state === 'open').length === 6, 5000)
     const message = Buffer.alloc(64 * 1024)
     let reached = -1
     // Bounded: at most 2,000 broadcasts, and it stops once every peer is refused.

@@ -1,6 +1,6 @@
 import type { Node } from '@peerhouse/node'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Fleet, fullMesh, liveSessions, meshReport, until } from './helpers.ts'
+import { Fleet, fullMesh, meshReport, until, usableSessions } from './helpers.ts'
 
 const fleet = new Fleet()
 afterEach(() => fleet.stopAll())
@@ -55,9 +55,9 @@ describe(`${N} nodes on 127.0.0.1, each dialing all others at once`, () => {
       20_000,
       () => meshReport(nodes),
     )
-    const ids = new Set(nodes.flatMap((n) => liveSessions(n).map((s) => s.sessionId)))
+    const ids = new Set(nodes.flatMap((n) => usableSessions(n).map((s) => s.sessionId)))
     expect(ids.size).toBe((N * (N - 1)) / 2)
-    for (const n of nodes) expect(liveSessions(n)).toHaveLength(N - 1)
+    for (const n of nodes) expect(usableSessions(n)).toHaveLength(N - 1)
 
     expect(sends).toHaveLength(N * (N - 1))
     await Promise.all(sends)

@@ -2,7 +2,7 @@ import { createServer, connect as netConnect } from 'node:net'
 import type { HandshakeErrorEvent, Node, SessionCloseEvent, SessionRow } from '@peerhouse/node'
 import { decodeClose, FrameDecoder, formatAddress, MAX_HANDSHAKE_FRAME_BODY } from '@peerhouse/protocol'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Fleet, liveSessions, until, untilState } from './helpers.ts'
+import { Fleet, until, untilState, usableSessions } from './helpers.ts'
 import { ManualClock } from './manual-clock.ts'
 
 const fleet = new Fleet()
@@ -20,7 +20,7 @@ describe('Node', () => {
     await expect(a.connect(formatAddress({ nodeId: b.nodeId, host: a.host, port: a.port }))).rejects.toBeTruthy()
     expect((await error).reason).toBe('self')
     expect(a.stats.selfConnects).toBeGreaterThanOrEqual(2)
-    expect(liveSessions(a)).toEqual([])
+    expect(usableSessions(a)).toEqual([])
   })
 
   it('refuses a node of another network at both ends with network-mismatch', async () => {
@@ -152,7 +152,7 @@ describe('Node', () => {
     const close = frames.map((f) => f).find((f) => f[0] === 0x03)
     expect(close && decodeClose(close).reason).toBe('frame-too-large')
     expect(b.stats.handshakesFailed['frame-too-large']).toBe(1)
-    expect(liveSessions(b).map((s) => s.sessionId)).toEqual([good.sessionId])
+    expect(usableSessions(b).map((s) => s.sessionId)).toEqual([good.sessionId])
     await until([a, b], () => true, 10)
   })
 })

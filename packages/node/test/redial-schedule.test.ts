@@ -13,7 +13,7 @@ function schedule() {
     minMs: 100,
     maxMs: 5000,
     dial: () => dials.push(clock.now()),
-    isConnected: () => false,
+    hasUsableOrOwnDial: () => false,
     graceFor: () => 0,
   })
   d.add(peer)

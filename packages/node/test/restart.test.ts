@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { Node } from '@peerhouse/node'
 import { afterEach, describe, expect, it } from 'vitest'
 import { TcpProxy } from '../../../test/helpers/tcp-proxy.ts'
-import { Fleet, fullMesh, liveSessions, meshReport, until } from './helpers.ts'
+import { Fleet, fullMesh, meshReport, until, usableSessions } from './helpers.ts'
 
 const fleet = new Fleet()
 const dirs: string[] = []
@@ -92,7 +92,8 @@ describe('restart behind a dead link', () => {
       await until(
         [peer, reborn],
         () =>
-          liveSessions(peer).length === 1 && liveSessions(peer)[0]?.remoteIncarnation === reborn.incarnation.toString(),
+          usableSessions(peer).length === 1 &&
+          usableSessions(peer)[0]?.remoteIncarnation === reborn.incarnation.toString(),
         HANG_MS,
       )
       const ms = performance.now() - t0

@@ -4,7 +4,7 @@ import { createInterface } from 'node:readline'
 import { type IdentityConflictEvent, Node, type SessionCloseEvent } from '@peerhouse/node'
 import { generateSecretKey, Handshake, identityFromSecretKey } from '@peerhouse/protocol'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Fleet, liveSessions, until, untilState } from './helpers.ts'
+import { Fleet, until, untilState, usableSessions } from './helpers.ts'
 import { ManualClock } from './manual-clock.ts'
 
 const fleet = new Fleet()
@@ -41,11 +41,11 @@ describe('permissioned mode', () => {
     await expect(outsider.connect(member.address)).rejects.toBeTruthy()
     expect(await refused).toBe('not-allowed')
     expect(member.stats.notAllowed).toBe(1)
-    expect(liveSessions(member)).toEqual([])
+    expect(usableSessions(member)).toEqual([])
 
     member.setAllowlist([outsider.nodeId])
     const row = await outsider.connect(member.address)
-    expect(liveSessions(member).map((s) => s.sessionId)).toEqual([row.sessionId])
+    expect(usableSessions(member).map((s) => s.sessionId)).toEqual([row.sessionId])
 
     const gone = new Promise<SessionCloseEvent>((resolve) => outsider.once('session:close', resolve))
     member.setAllowlist([])
@@ -109,7 +109,7 @@ describe('abuse limits', () => {
     await newcomer.connect(target.address)
     const joinMs = performance.now() - t0
     expect(joinMs).toBeLessThan(2000)
-    expect(liveSessions(target)).toHaveLength(2)
+    expect(usableSessions(target)).toHaveLength(2)
     // Every idle socket is closed by the node: evicted at the cap, or at the setup deadline.
     expect(await allClosed).toBe(FLOOD)
     expect(target.handshakesInProgress).toBe(0)
@@ -174,7 +174,7 @@ describe('identity conflict', () => {
     await expect(first.connect(peer.address)).rejects.toBeTruthy()
     expect(await atPeer).toMatchObject({ nodeId: key.nodeId, incarnations: ['100', '200'], byPeer: false })
     expect(await atFirst).toMatchObject({ nodeId: key.nodeId, byPeer: true, reportedBy: peer.nodeId })
-    expect(liveSessions(peer).map((s) => s.remoteIncarnation)).toEqual(['200'])
+    expect(usableSessions(peer).map((s) => s.remoteIncarnation)).toEqual(['200'])
 
     // The twins meeting directly: each proves the key to the other. That proof is its own source:
     // the peer's report a moment ago does not hold it back. A second proof within 10 s is counted,

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { Fleet, fullMesh, liveSessions, until } from './helpers.ts'
+import { Fleet, fullMesh, until, usableSessions } from './helpers.ts'
 
 const fleet = new Fleet()
 afterEach(() => fleet.stopAll())
@@ -17,7 +17,7 @@ describe('two nodes dial each other at the same moment', () => {
         5000,
         () => `trial ${trial}: a=${JSON.stringify(a.sessions())} b=${JSON.stringify(b.sessions())}`,
       )
-      const [atA, atB] = [liveSessions(a), liveSessions(b)]
+      const [atA, atB] = [usableSessions(a), usableSessions(b)]
       expect(atA).toHaveLength(1)
       expect(atB).toHaveLength(1)
       expect(atA[0]?.sessionId).toBe(atB[0]?.sessionId)

@@ -2,7 +2,7 @@ import { connect, type Socket } from 'node:net'
 import { Node, type SessionRow } from '@peerhouse/node'
 import { generateSecretKey, Handshake, type Identity, identityFromSecretKey } from '@peerhouse/protocol'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Fleet, fullMesh, liveSessions, meshReport, until } from './helpers.ts'
+import { Fleet, fullMesh, meshReport, until, usableSessions } from './helpers.ts'
 
 const fleet = new Fleet()
 const sockets: Socket[] = []
@@ -46,10 +46,10 @@ function spoof(target: Node, victim: Identity, everyMs: number): { sent: () => n
 
 /** Every pair holds one open session, the same one at both ends (handshakes in progress — the spoofs — aside). */
 function meshed(nodes: readonly Node[]): boolean {
-  const by = new Map(nodes.map((n) => [n.nodeId, new Map(liveSessions(n).map((r) => [r.remoteNodeId, r]))]))
+  const by = new Map(nodes.map((n) => [n.nodeId, new Map(usableSessions(n).map((r) => [r.remoteNodeId, r]))]))
   for (const n of nodes) {
     const mine = by.get(n.nodeId) as Map<string, SessionRow>
-    if (liveSessions(n).length !== nodes.length - 1 || mine.size !== nodes.length - 1) return false
+    if (usableSessions(n).length !== nodes.length - 1 || mine.size !== nodes.length - 1) return false
     for (const [remote, row] of mine) {
       if (row.state !== 'open' || by.get(remote)?.get(n.nodeId)?.sessionId !== row.sessionId) return false
     }

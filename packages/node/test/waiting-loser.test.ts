@@ -2,7 +2,7 @@ import type { DuplicateEvent, Node } from '@peerhouse/node'
 import { encodeClose, generateSecretKey, identityFromSecretKey, parseAddress } from '@peerhouse/protocol'
 import { afterEach, describe, expect, it } from 'vitest'
 import { openRawSession, type RawSession } from './attackers/raw-session.ts'
-import { Fleet, liveSessions, untilState } from './helpers.ts'
+import { Fleet, untilState, usableSessions } from './helpers.ts'
 
 const fleet = new Fleet()
 const raws: RawSession[] = []
@@ -26,7 +26,7 @@ describe('the dedup rule after its winner closes', () => {
       })
       raws.push(r)
     }
-    const ofPeer = () => liveSessions(node).filter((s) => s.remoteNodeId === peer.nodeId)
+    const ofPeer = () => usableSessions(node).filter((s) => s.remoteNodeId === peer.nodeId)
     await untilState(() => ofPeer().length === 3)
     // One initiator (the peer dialed all three): the smallest session id wins.
     const [a, b, c] = ofPeer()

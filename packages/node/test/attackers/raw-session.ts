@@ -23,7 +23,7 @@ export interface RawSession {
   readonly cipher: SessionCipher
   /** Resolves with the node's CLOSE reason, or null if the socket ended without one. */
   readonly closed: Promise<string | null>
-  /** Sends READY: the session is confirmed at the node. */
+  /** Sends READY: the session is open at the node. */
   ready(): void
 }
 

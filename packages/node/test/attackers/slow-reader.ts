@@ -1,7 +1,8 @@
 /**
- * Attacker child process: a proven peer that confirms its session, then never reads again and
- * sends PINGs as fast as its own socket takes them, for at most `durationMs`. Prints one JSON line
- * when the session is up and one when it ends (the node closed it, or time ran out).
+ * Attacker child process: a proven peer that sends its READY (the session is open), then never
+ * reads again and sends PINGs as fast as its own socket takes them, for at most `durationMs`.
+ * Prints one JSON line when the session is open and one when it ends (the node closed it, or time
+ * ran out).
  * argv: <address> <networkId> <durationMs>
  */
 import { generateSecretKey, identityFromSecretKey, MESSAGE_TYPES, parseAddress } from '@peerhouse/protocol'
