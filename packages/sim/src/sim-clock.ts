@@ -1,8 +1,70 @@
 import type { Clock, Timer } from '@peerhouse/node'
-import type { Scheduler } from './scheduler.ts'
+import type { Event, Scheduler, Task } from './scheduler.ts'
 
 /** 2026-01-01T00:00:00Z: the wall time a simulation starts at, so openedAt strings replay too. */
 const EPOCH_MS = 1_767_225_600_000
+
+/**
+ * A node's timeout: its own scheduler task and its own handle (one object and one event per timer,
+ * no closures: a node sets and cancels one per frame sent on a busy link, and thousands of nodes run).
+ */
+class SimTimeout implements Timer, Task {
+  readonly #clock: SimClock
+  #fn: (() => void) | undefined
+  readonly #ev: Event
+
+  constructor(clock: SimClock, scheduler: Scheduler, fn: () => void, ms: number) {
+    this.#clock = clock
+    this.#fn = fn
+    this.#ev = scheduler.schedule(ms, this)
+  }
+
+  run(): void {
+    const fn = this.#fn
+    if (fn === undefined) return
+    this.#fn = undefined
+    this.#clock.pending--
+    fn()
+  }
+
+  cancel(): void {
+    if (this.#fn === undefined) return
+    this.#fn = undefined
+    this.#clock.pending--
+    this.#ev.cancel()
+  }
+}
+
+/** A node's interval: re-armed before each run, as the real timers are. */
+class SimInterval implements Timer, Task {
+  readonly #clock: SimClock
+  readonly #scheduler: Scheduler
+  #fn: (() => void) | undefined
+  readonly #every: number
+  #ev: Event
+
+  constructor(clock: SimClock, scheduler: Scheduler, fn: () => void, every: number) {
+    this.#clock = clock
+    this.#scheduler = scheduler
+    this.#fn = fn
+    this.#every = every
+    this.#ev = scheduler.schedule(every, this)
+  }
+
+  run(): void {
+    const fn = this.#fn
+    if (fn === undefined) return
+    this.#ev = this.#scheduler.schedule(this.#every, this)
+    fn()
+  }
+
+  cancel(): void {
+    if (this.#fn === undefined) return
+    this.#fn = undefined
+    this.#clock.pending--
+    this.#ev.cancel()
+  }
+}
 
 /** The node's Clock over the simulation's scheduler: every timer is a scheduled event. */
 export class SimClock implements Clock {
@@ -24,42 +86,11 @@ export class SimClock implements Clock {
 
   setTimeout(fn: () => void, ms: number): Timer {
     this.pending++
-    let live = true
-    const ev = this.#s.after(ms, () => {
-      live = false
-      this.pending--
-      fn()
-    })
-    return {
-      cancel: () => {
-        if (!live) return
-        live = false
-        this.pending--
-        ev.cancel()
-      },
-    }
+    return new SimTimeout(this, this.#s, fn, ms)
   }
 
   setInterval(fn: () => void, ms: number): Timer {
-    const every = Math.max(1, ms)
-    let current: { cancel(): void } | undefined
-    let live = true
     this.pending++
-    const arm = () => {
-      current = this.#s.after(every, () => {
-        if (!live) return
-        arm()
-        fn()
-      })
-    }
-    arm()
-    return {
-      cancel: () => {
-        if (!live) return
-        live = false
-        this.pending--
-        current?.cancel()
-      },
-    }
+    return new SimInterval(this, this.#s, fn, Math.max(1, ms))
   }
 }
