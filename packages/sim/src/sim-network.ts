@@ -1,6 +1,6 @@
 import type { Dialing, Link, LinkHandlers, Listener, Transport } from '@peerhouse/node'
 import type { Rng } from './rng.ts'
-import type { Scheduler } from './scheduler.ts'
+import type { Scheduler, Task } from './scheduler.ts'
 
 /** How a link between two hosts behaves. */
 export interface LinkProfile {
@@ -20,7 +20,30 @@ const WINDOW_BYTES = 256 * 1024
 const HIGH_WATER_BYTES = 16 * 1024
 const RETRANSMIT_MS = 200
 
-type Item = { kind: 'data'; bytes: Uint8Array } | { kind: 'fin' } | { kind: 'rst' }
+const DATA = 0
+const FIN = 1
+const RST = 2
+const NO_BYTES = new Uint8Array(0)
+
+/**
+ * What one end sends the other (bytes, a FIN or a RST), and its own delivery event: one object per
+ * chunk in flight rather than an item, a closure and a handle.
+ */
+class Item implements Task {
+  readonly to: SimEnd
+  readonly kind: typeof DATA | typeof FIN | typeof RST
+  readonly bytes: Uint8Array
+
+  constructor(to: SimEnd, kind: typeof DATA | typeof FIN | typeof RST, bytes: Uint8Array) {
+    this.to = to
+    this.kind = kind
+    this.bytes = bytes
+  }
+
+  run(): void {
+    this.to.receive(this)
+  }
+}
 
 /** One direction of a link: what one end sends the other, in order. */
 class Direction {
@@ -59,8 +82,13 @@ export class SimNetwork {
   readonly #profile: (a: string, b: string) => LinkProfile
   readonly #listeners = new Map<string, (end: SimEnd) => void>()
   readonly #ports = new Map<string, number>()
-  /** Host pairs ("a|b", a < b) that cannot reach each other now. */
-  readonly #cuts = new Set<string>()
+  /**
+   * The cuts in force: each cuts every host of one side from every host of the other. Kept as the
+   * two sides, not as host pairs: a partition of 10,000 hosts would be 25 million pairs.
+   */
+  readonly #cuts: { readonly left: ReadonlySet<string>; readonly right: ReadonlySet<string> }[] = []
+  /** Moves at every partition and heal: a link's cached answer to cut() is good while it stands. */
+  cutEpoch = 0
   readonly #links = new Set<SimPair>()
   readonly stats: NetworkStats = { connects: 0, refused: 0, timedOut: 0, bytes: 0, chunks: 0, resets: 0 }
 
@@ -85,17 +113,23 @@ export class SimNetwork {
   }
 
   cut(a: string, b: string): boolean {
-    return a !== b && this.#cuts.has(a < b ? `${a}|${b}` : `${b}|${a}`)
+    if (this.#cuts.length === 0 || a === b) return false
+    for (const { left, right } of this.#cuts) {
+      if ((left.has(a) && right.has(b)) || (left.has(b) && right.has(a))) return true
+    }
+    return false
   }
 
   /** Cuts every host of `left` from every host of `right`: connects time out, bytes wait. */
   partition(left: readonly string[], right: readonly string[]): void {
-    for (const a of left) for (const b of right) if (a !== b) this.#cuts.add(a < b ? `${a}|${b}` : `${b}|${a}`)
+    this.#cuts.push({ left: new Set(left), right: new Set(right) })
+    this.cutEpoch++
   }
 
   /** Removes every cut; what was held is delivered, in order, from now. */
   heal(): void {
-    this.#cuts.clear()
+    this.#cuts.length = 0
+    this.cutEpoch++
     for (const pair of this.#links) pair.release()
   }
 
@@ -208,6 +242,8 @@ class SimPair {
   readonly b: SimEnd
   readonly profile: LinkProfile
   readonly rng: Rng
+  #cutEpoch = -1
+  #cut = false
 
   constructor(
     net: SimNetwork,
@@ -225,6 +261,16 @@ class SimPair {
     this.b = new SimEnd(this, toHost, toPort, fromHost, fromPort)
     this.a.peer = this.b
     this.b.peer = this.a
+  }
+
+  /** Whether the two hosts are cut apart now (asked at every chunk's arrival: cached until the cuts change). */
+  isCut(): boolean {
+    const net = this.net
+    if (this.#cutEpoch !== net.cutEpoch) {
+      this.#cutEpoch = net.cutEpoch
+      this.#cut = net.cut(this.a.host, this.b.host)
+    }
+    return this.#cut
   }
 
   /** After a heal: what each direction held is delivered from now. */
@@ -249,7 +295,8 @@ export class SimEnd implements Link {
   readonly out = new Direction()
   #h?: LinkHandlers
   #corked = 0
-  #cork: Uint8Array[] = []
+  /** Writes held while corked (reused: a node corks around every chunk it reads). */
+  readonly #cork: Uint8Array[] = []
   #paused = false
   #reading = true
   /** Arrived while paused (or before bind). */
@@ -311,19 +358,21 @@ export class SimEnd implements Link {
     if (this.#corked === 0) return
     this.#corked--
     if (this.#corked > 0 || this.#cork.length === 0) return
+    this.#enqueue(this.#takeCorked())
+  }
+
+  /** What was written while corked, as one chunk (one writev). */
+  #takeCorked(): Uint8Array {
     const parts = this.#cork
-    this.#cork = []
-    this.#enqueue(parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts))
+    const out = parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts)
+    parts.length = 0
+    return out
   }
 
   end(thenDestroy = false): void {
     if (this.#destroyed) return
     this.#corked = 0
-    if (this.#cork.length > 0) {
-      const parts = this.#cork
-      this.#cork = []
-      this.#enqueue(parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts))
-    }
+    if (this.#cork.length > 0) this.#enqueue(this.#takeCorked())
     this.out.finWanted = true
     if (thenDestroy) this.#destroyAfterFin = true
     this.#transmit()
@@ -337,7 +386,7 @@ export class SimEnd implements Link {
     const peer = this.peer
     const rstAt = Math.max(this.out.lastArrival, this.#s.now + this.pair.profile.latencyMs) - this.#s.now
     this.#s.after(0, () => this.#closeLocal())
-    this.#s.after(rstAt, () => peer.#arrive({ kind: 'rst' }))
+    this.#s.schedule(rstAt, new Item(peer, RST, NO_BYTES))
   }
 
   pause(): void {
@@ -407,7 +456,7 @@ export class SimEnd implements Link {
       if (p.loss > 0 && this.pair.rng.float() < p.loss) arrival += RETRANSMIT_MS
       arrival = Math.max(arrival, out.lastArrival)
       out.lastArrival = arrival
-      this.#s.after(arrival - now, () => this.peer.#arrive({ kind: 'data', bytes: next }))
+      this.#s.schedule(arrival - now, new Item(this.peer, DATA, next))
     }
     if (out.needDrain && this.queuedBytes < HIGH_WATER_BYTES) {
       out.needDrain = false
@@ -419,17 +468,17 @@ export class SimEnd implements Link {
       out.finSent = true
       const arrival = Math.max(out.lastArrival, out.busyUntil + p.latencyMs)
       out.lastArrival = arrival
-      this.#s.after(arrival - now, () => this.peer.#arrive({ kind: 'fin' }))
+      this.#s.schedule(arrival - now, new Item(this.peer, FIN, NO_BYTES))
       if (this.#destroyAfterFin) this.#s.after(Math.max(0, out.busyUntil - now), () => this.destroy())
     }
   }
 
-  /** An item from the peer reached this host (unless the hosts are cut apart now). */
-  #arrive(item: Item): void {
+  /** An item from the peer reached this host (unless the hosts are cut apart now). Only the network calls it. */
+  receive(item: Item): void {
     if (this.closed) return
     const from = this.peer
     // Cut off, or behind what the cut held: wait, in order, for the heal.
-    if (from.out.held.length > 0 || this.pair.net.cut(from.host, this.host)) {
+    if (from.out.held.length > 0 || this.pair.isCut()) {
       from.out.held.push(item)
       return
     }
@@ -439,24 +488,24 @@ export class SimEnd implements Link {
   #arriveNow(item: Item): void {
     if (this.closed) return
     const from = this.peer
-    if (item.kind === 'rst') {
+    if (item.kind === RST) {
       this.#reset()
       return
     }
     if (this.#destroyed) return
-    if (item.kind === 'data') from.out.inFlight -= item.bytes.length
+    if (item.kind === DATA) from.out.inFlight -= item.bytes.length
     if (this.#paused || this.#h === undefined || this.#buffered.length > 0) {
       this.#buffered.push(item)
-      if (item.kind === 'data') this.#bufferedBytes += item.bytes.length
+      if (item.kind === DATA) this.#bufferedBytes += item.bytes.length
       return
     }
     this.#deliver(item)
   }
 
   #deliver(item: Item): void {
-    if (this.closed || item.kind === 'rst') return
+    if (this.closed || item.kind === RST) return
     const h = this.#h as LinkHandlers
-    if (item.kind === 'data') {
+    if (item.kind === DATA) {
       if (this.#reading) h.data(item.bytes)
       this.peer.#transmit() // the window opened
       return
@@ -472,7 +521,7 @@ export class SimEnd implements Link {
   #flushBuffered(): void {
     while (this.#buffered.length > 0 && !this.#paused && this.#h !== undefined && !this.closed) {
       const item = this.#buffered.shift() as Item
-      if (item.kind === 'data') this.#bufferedBytes -= item.bytes.length
+      if (item.kind === DATA) this.#bufferedBytes -= item.bytes.length
       this.#deliver(item)
     }
   }
@@ -489,7 +538,7 @@ export class SimEnd implements Link {
   releaseHeld(): void {
     if (this.out.held.length === 0) return
     this.#s.after(this.pair.profile.latencyMs, () => {
-      if (this.pair.net.cut(this.host, this.peer.host)) return
+      if (this.pair.isCut()) return
       const items = this.out.held.splice(0)
       for (const item of items) this.peer.#arriveNow(item)
     })
